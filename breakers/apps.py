@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BreakersConfig(AppConfig):
+    name = "breakers"
+    verbose_name = "Breakers"

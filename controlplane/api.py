@@ -1,0 +1,158 @@
+"""REST API of the project package: services, tokens, the audit log, whoami."""
+
+from __future__ import annotations
+
+from django.db.models import ProtectedError
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from controlplane import services, tokens
+from controlplane.models import ApiToken, AuditEntry, Service
+from controlplane.roles import Role, role_of
+from controlplane.serializers import StrictModelSerializer, StrictSerializer
+
+
+class ServiceSerializer(StrictModelSerializer):
+    class Meta:
+        model = Service
+        fields = ["slug", "name", "team", "tier", "description", "created_at", "updated_at"]
+        read_only_fields = ["created_at", "updated_at"]
+
+
+class ServiceViewSet(viewsets.ModelViewSet):
+    """Services: viewers read, operators write."""
+
+    serializer_class = ServiceSerializer
+    lookup_field = "slug"
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"
+    queryset = Service.objects.all()
+    read_role = Role.VIEWER
+    write_role = Role.OPERATOR
+
+    def perform_create(self, serializer):
+        serializer.instance = services.create_service(
+            actor=self.request.user, **serializer.validated_data
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = services.update_service(
+            serializer.instance, actor=self.request.user, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        try:
+            services.delete_service(instance, actor=self.request.user)
+        except ProtectedError:
+            raise ValidationError(
+                {"slug": ["Service still has records that depend on it."]}
+            ) from None
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiToken
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "scopes",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+        ]
+        read_only_fields = fields
+
+
+class TokenCreateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=100)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=ApiToken.Scope.choices), required=False
+    )
+
+    def validate_name(self, value):
+        if ApiToken.objects.filter(user=self.context["request"].user, name=value).exists():
+            raise ValidationError("You already have a token with this name.")
+        return value
+
+
+class TokenViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Your own API tokens. Creating one returns its secret once; DELETE revokes it."""
+
+    serializer_class = TokenSerializer
+    read_role = Role.VIEWER
+    write_role = Role.VIEWER  # anyone may manage their own tokens
+
+    def get_queryset(self):
+        return ApiToken.objects.filter(user=self.request.user)
+
+    @extend_schema(request=TokenCreateSerializer, responses={201: TokenSerializer})
+    def create(self, request):
+        serializer = TokenCreateSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        try:
+            issued = tokens.issue_token(request.user, **serializer.validated_data)
+        except ValueError as exc:
+            raise ValidationError({"expires_at": [str(exc)]}) from None
+        body = TokenSerializer(issued.token).data | {"token": issued.secret}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        tokens.revoke_token(instance, actor=self.request.user)
+
+
+class AuditEntrySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEntry
+        fields = [
+            "id",
+            "at",
+            "actor_label",
+            "action",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "before",
+            "after",
+            "reason",
+        ]
+
+
+class AuditEntryViewSet(viewsets.ReadOnlyModelViewSet):
+    """The audit log, for admins. Filter with ?action=, ?object_type=, ?object_id=."""
+
+    serializer_class = AuditEntrySerializer
+    read_role = Role.ADMIN
+
+    def get_queryset(self):
+        qs = AuditEntry.objects.all()
+        for name in ("action", "object_type", "object_id"):
+            value = self.request.query_params.get(name)
+            if value:
+                qs = qs.filter(**{name: value})
+        return qs
+
+
+class WhoAmISerializer(serializers.Serializer):
+    username = serializers.CharField()
+    role = serializers.CharField(allow_null=True)
+
+
+class WhoAmIView(APIView):
+    """Who the credentials belong to and their role."""
+
+    @extend_schema(responses=WhoAmISerializer)
+    def get(self, request):
+        role = role_of(request.user)
+        return Response(
+            {"username": request.user.get_username(), "role": role.name.lower() if role else None}
+        )

@@ -1,0 +1,103 @@
+"""Starts the processes of the control plane: `python -m controlplane.supervisor ROLE`.
+
+ROLE is web, worker or beat (the process replaces itself with that command: this is what the
+Docker images run), or all (what `make run` runs: all three as children, stopped together on
+Ctrl-C or SIGTERM, leaving no process behind).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+GRACE_SECONDS = 20
+
+
+def commands() -> dict[str, list[str]]:
+    python = sys.executable
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = os.environ.get("PORT", "8000")
+    queues = os.environ.get("CELERY_QUEUES", "")
+    worker = [
+        python,
+        "-m",
+        "celery",
+        "-A",
+        "controlplane",
+        "worker",
+        "--loglevel=INFO",
+        f"--concurrency={os.environ.get('CELERY_CONCURRENCY', '2')}",
+    ]
+    if queues:
+        worker.append(f"--queues={queues}")
+    return {
+        "web": [
+            python,
+            "-m",
+            "gunicorn",
+            "controlplane.wsgi:application",
+            f"--bind={host}:{port}",
+            f"--workers={os.environ.get('WEB_CONCURRENCY', '2')}",
+            "--threads=4",
+            "--access-logfile=-",
+            "--graceful-timeout=20",
+        ],
+        "worker": worker,
+        "beat": [python, "-m", "celery", "-A", "controlplane", "beat", "--loglevel=INFO"],
+    }
+
+
+def run_all() -> int:
+    children: dict[str, subprocess.Popen] = {}
+    stopping = False
+
+    def stop(signum=None, frame=None):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    # Each child leads its own process group, so Ctrl-C reaches only us and we stop them in
+    # order; killing the group also takes the worker's pool processes with it.
+    for name, cmd in commands().items():
+        children[name] = subprocess.Popen(cmd, start_new_session=True)
+    url = f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}/"
+    print(f"controlplane: web, worker and beat started; open {url} (Ctrl-C stops all)", flush=True)
+    exit_code = 0
+    while not stopping:
+        for name, child in children.items():
+            if child.poll() is not None:
+                print(f"controlplane: {name} exited with {child.returncode}; stopping", flush=True)
+                exit_code = child.returncode or 1
+                stopping = True
+        time.sleep(0.3)
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)  # warm shutdown: the worker finishes what it holds
+    deadline = time.monotonic() + GRACE_SECONDS
+    for child in children.values():
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)  # anything left in the group (pool children)
+    print("controlplane: stopped", flush=True)
+    return exit_code
+
+
+def main(argv: list[str]) -> int:
+    role = argv[1] if len(argv) > 1 else "all"
+    if role == "all":
+        return run_all()
+    cmds = commands()
+    if role not in cmds:
+        print(f"usage: python -m controlplane.supervisor [all|{'|'.join(cmds)}]", file=sys.stderr)
+        return 2
+    os.execv(cmds[role][0], cmds[role])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,47 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+from rest_framework.routers import SimpleRouter
+
+from controlplane import api, views
+
+router = SimpleRouter()
+router.trailing_slash = "/?"  # /api/v1/services and /api/v1/services/ both answer
+router.register("services", api.ServiceViewSet, basename="service")
+router.register("tokens", api.TokenViewSet, basename="token")
+router.register("audit", api.AuditEntryViewSet, basename="audit")
+
+api_v1 = [
+    path("whoami", api.WhoAmIView.as_view(), name="whoami"),
+    *router.urls,
+]
+
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("services/", views.service_list, name="service-list"),
+    path("services/<slug:slug>/", views.service_detail, name="service-detail"),
+    path("tokens/", views.token_list, name="token-list"),
+    path("tokens/<int:pk>/revoke", views.token_revoke, name="token-revoke"),
+    path("audit/", views.audit_log, name="audit-log"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("", include("django_prometheus.urls")),
+    path("api/v1/", include((api_v1, "api"), namespace="v1")),
+    path(
+        "api/schema/",
+        SpectacularAPIView.as_view(permission_classes=[AllowAny], authentication_classes=[]),
+        name="schema",
+    ),
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(
+            url_name="schema", permission_classes=[AllowAny], authentication_classes=[]
+        ),
+        name="api-docs",
+    ),
+]
