@@ -59,13 +59,16 @@ class AlertPolicy:
 
 REFERENCE_WINDOW = timedelta(days=30)
 WORKBOOK_POLICY: tuple[AlertPolicy, ...] = (
-    AlertPolicy("page-fast", Severity.PAGE, Fraction(2, 100), timedelta(hours=1),
-                timedelta(minutes=5)),
-    AlertPolicy("page-slow", Severity.PAGE, Fraction(5, 100), timedelta(hours=6),
-                timedelta(minutes=30)),
-    AlertPolicy("ticket", Severity.TICKET, Fraction(10, 100), timedelta(days=3),
-                timedelta(hours=6)),
-)  # fmt: skip
+    AlertPolicy(
+        "page-fast", Severity.PAGE, Fraction(2, 100), timedelta(hours=1), timedelta(minutes=5)
+    ),
+    AlertPolicy(
+        "page-slow", Severity.PAGE, Fraction(5, 100), timedelta(hours=6), timedelta(minutes=30)
+    ),
+    AlertPolicy(
+        "ticket", Severity.TICKET, Fraction(10, 100), timedelta(days=3), timedelta(hours=6)
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,9 +107,12 @@ def test_it_stays_quiet_when_only_the_short_window_exceeds() -> None:
     assert firing(evaluate_alerts(rules, burning({HOUR_1: 3.0, MINUTES_5: 50.0}))) == []
 
 
-def test_it_needs_the_rate_strictly_exceeded() -> None:
+@pytest.mark.parametrize(("long_rate", "short_rate"), [(14.4, 14.4), (14.4, 50.0), (50.0, 14.4)])
+def test_it_needs_the_rate_strictly_exceeded_in_each_window(
+    long_rate: float, short_rate: float
+) -> None:
     rules = alert_rules(timedelta(days=30))
-    states = evaluate_alerts(rules, burning({HOUR_1: 14.4, MINUTES_5: 14.4}))
+    states = evaluate_alerts(rules, burning({HOUR_1: long_rate, MINUTES_5: short_rate}))
     assert firing(states) == []
 
 

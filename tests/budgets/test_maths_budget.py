@@ -173,9 +173,7 @@ def test_it_flags_a_period_burning_ahead_of_pace() -> None:
 
 
 def test_it_paces_against_a_forecast_period_total() -> None:
-    pacing = budget_pacing(
-        good=9_900, total=10_000, target=0.99, elapsed=0.5, period_total=40_000
-    )
+    pacing = budget_pacing(good=9_900, total=10_000, target=0.99, elapsed=0.5, period_total=40_000)
     assert pacing.consumed == pytest.approx(100 / 400)
     assert pacing.on_track
     with pytest.raises(InvalidInput, match="period_total"):

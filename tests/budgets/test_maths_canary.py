@@ -24,9 +24,12 @@ def verdict(canary: tuple[int, int], baseline: tuple[int, int], **options):
     options = {"tolerance": 0.0, "min_events": 100} | options
     (canary_bad, canary_total), (baseline_bad, baseline_total) = canary, baseline
     return canary_verdict(
-        canary_total - canary_bad, canary_total, baseline_total - baseline_bad, baseline_total,
+        canary_total - canary_bad,
+        canary_total,
+        baseline_total - baseline_bad,
+        baseline_total,
         **options,
-    )  # fmt: skip
+    )
 
 
 # --------------------------------------------------------------------------- min_events edge
@@ -98,9 +101,7 @@ def test_it_promotes_a_regression_within_tolerance() -> None:
     result = verdict((19_000, 1_000_000), (10_000, 1_000_000), tolerance=0.01)
     assert result.figures["difference"] == pytest.approx(0.009)
     assert result.decision == Decision.PROMOTE
-    assert "0.9 percentage points higher, with 1 percentage point allowed" in (
-        result.explanation
-    )
+    assert "0.9 percentage points higher, with 1 percentage point allowed" in (result.explanation)
     assert "no significant regression" in result.explanation
 
 

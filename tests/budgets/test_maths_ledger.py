@@ -81,7 +81,7 @@ def test_it_never_reads_finer_rows_where_a_coarser_row_fits(start: datetime, spa
 @given(start=minutes, span=spans)
 def test_it_bounds_the_rows_read(start: datetime, span: int) -> None:
     end = start + span * MINUTE
-    rows = {granularity: 0 for granularity in Granularity}
+    rows = dict.fromkeys(Granularity, 0)
     for item in plan_ranges(start, end):
         rows[item.granularity] += item.rows
     assert rows[Granularity.MINUTE] <= 2 * 59

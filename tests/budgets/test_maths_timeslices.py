@@ -95,9 +95,7 @@ def test_it_rejects_bad_timeslice_settings_naming_the_field(kwargs: dict, field:
 
 def test_it_rejects_bad_slice_counts_naming_the_slice() -> None:
     with pytest.raises(InvalidInput, match=r"slices\[1\]\.good .*must not exceed"):
-        timeslice_status(
-            [(1, 1), (3, 2)], slice_length=MINUTE, slice_target=0.9, target=0.99
-        )
+        timeslice_status([(1, 1), (3, 2)], slice_length=MINUTE, slice_target=0.9, target=0.99)
     with pytest.raises(InvalidInput, match=r"slices\[0\]\.total .*negative"):
         timeslice_status([(0, -1)], slice_length=MINUTE, slice_target=0.9, target=0.99)
     with pytest.raises(InvalidInput, match=r"slices\[0\] must be a \(good, total\) pair"):
