@@ -16,6 +16,9 @@ router.register("audit", api.AuditEntryViewSet, basename="audit")
 api_v1 = [
     path("whoami", api.WhoAmIView.as_view(), name="whoami"),
     *router.urls,
+    path("", include("replay.api_urls")),
+    path("", include("breakers.api_urls")),
+    path("", include("budgets.api_urls")),
 ]
 
 urlpatterns = [
@@ -27,6 +30,9 @@ urlpatterns = [
     path("audit/", views.audit_log, name="audit-log"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("replay.urls")),
+    path("", include("breakers.urls")),
+    path("", include("budgets.urls")),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),

@@ -1,0 +1,6 @@
+"""Pages of the breakers app."""
+
+from django.urls import path  # noqa: F401
+
+app_name = "breakers"
+urlpatterns: list = []
