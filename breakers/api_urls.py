@@ -1,5 +1,11 @@
 """API routes of the breakers app, mounted under /api/v1/."""
 
-from django.urls import path  # noqa: F401
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list = []
+from breakers import api
+
+router = SimpleRouter()
+router.trailing_slash = "/?"
+router.register("routes", api.RouteViewSet, basename="route")
+
+urlpatterns = [*router.urls]

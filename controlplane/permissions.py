@@ -1,7 +1,8 @@
 """Role-based permission for every API view (the DRF default permission class).
 
 A view states `read_role` (safe methods) and `write_role` (everything else); the defaults are
-viewer and operator. A view may set `action_roles` ({"approve": Role.APPROVER}) for viewset actions.
+viewer and operator. A view may set `action_roles` ({"approve": Role.APPROVER}) for viewset actions, and
+`token_scopes` (("ingest",)) for scopes that let a viewer's token through.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ from controlplane.roles import Role, has_role
 
 
 def required_role(request, view) -> Role:
+    # A token scope (e.g. "ingest") stands in for the operator role on the views that name it.
+    scopes = getattr(request.auth, "scopes", None) or ()
+    if set(scopes) & set(getattr(view, "token_scopes", ())):
+        return Role.VIEWER
     action = getattr(view, "action", None)
     action_roles = getattr(view, "action_roles", {})
     if action in action_roles:

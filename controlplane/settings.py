@@ -258,3 +258,32 @@ LOGGING = {
     },
 }
 HEALTH_CHECK_TIMEOUT = env_float("CONTROLPLANE_HEALTH_TIMEOUT", 2.0, minimum=0.1)
+
+# --- Event pipeline ---------------------------------------------------------------------------
+INGEST_BATCH_LIMIT = env_int("CONTROLPLANE_INGEST_BATCH_LIMIT", 1000, minimum=1)
+MAX_EVENT_BYTES = env_int("CONTROLPLANE_MAX_EVENT_BYTES", 256 * 1024, minimum=256)
+WEBHOOK_ALLOWED_HOSTS = env_list("CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+PYTHON_HANDLERS = env_list(
+    "CONTROLPLANE_PYTHON_HANDLERS",
+    ["breakers.builtin_handlers.noop", "breakers.builtin_handlers.log_event"],
+)
+DISPATCH_BATCH_SIZE = env_int("CONTROLPLANE_DISPATCH_BATCH", 50, minimum=1)
+CLAIM_SECONDS = env_int("CONTROLPLANE_CLAIM_SECONDS", 600, minimum=5)
+MAX_CLAIMS = env_int("CONTROLPLANE_MAX_CLAIMS", 10, minimum=1)
+HEARTBEAT_SECONDS = env_float("CONTROLPLANE_HEARTBEAT_SECONDS", 10.0, minimum=0.2)
+RELAY_GRACE_SECONDS = env_float("CONTROLPLANE_RELAY_GRACE_SECONDS", 30.0, minimum=0.5)
+SWEEP_SECONDS = env_float("CONTROLPLANE_SWEEP_SECONDS", 10.0, minimum=0.5)
+ROUTE_REFRESH_SECONDS = env_float("CONTROLPLANE_ROUTE_REFRESH_SECONDS", 2.0, minimum=0.1)
+ATTEMPT_RETENTION_DAYS = env_int("CONTROLPLANE_ATTEMPT_RETENTION_DAYS", 14, minimum=1)
+IDEMPOTENCY_TTL_SECONDS = env_int("CONTROLPLANE_IDEMPOTENCY_TTL", 86400, minimum=60)
+RETRY_BASE_SECONDS = env_float("CONTROLPLANE_RETRY_BASE_SECONDS", 0.1, minimum=0.001)
+RETRY_CAP_SECONDS = env_float("CONTROLPLANE_RETRY_CAP_SECONDS", 60.0, minimum=0.01)
+DEMO_DOWNSTREAM_URL = env_str(
+    "CONTROLPLANE_DEMO_URL", f"http://127.0.0.1:{env_str('PORT', '8000')}"
+)
+
+# At-least-once: a task is acknowledged after it ran, and given back if its worker dies.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "celery"

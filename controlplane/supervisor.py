@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 
+from controlplane.queues import ALL_QUEUES
+
 GRACE_SECONDS = 20
 
 
@@ -21,7 +23,7 @@ def commands() -> dict[str, list[str]]:
     python = sys.executable
     host = os.environ.get("HOST", "127.0.0.1")
     port = os.environ.get("PORT", "8000")
-    queues = os.environ.get("CELERY_QUEUES", "")
+    queues = os.environ.get("CELERY_QUEUES", ALL_QUEUES)
     worker = [
         python,
         "-m",

@@ -68,3 +68,66 @@ def uses_postgres() -> bool:
 
 def uses_redis() -> bool:
     return bool(os.environ.get("REDIS_URL"))
+
+
+# --- the pipeline's cast: a service, a webhook receiver, routes ---------------------------------
+
+
+@pytest.fixture
+def checkout(operator):
+    from controlplane.services import create_service
+
+    return create_service(
+        actor=operator.user, slug="checkout", name="Checkout", team="payments", tier="tier-1"
+    )
+
+
+@pytest.fixture
+def target():
+    from tests.http_target import Target
+
+    with Target() as t:
+        yield t
+
+
+def make_route(service, actor, **fields):
+    from breakers.routes import create_route
+
+    defaults = {"name": f"{service.slug}-route", "event_type": "*", "kind": "webhook",
+                "timeout_seconds": 2.0, "max_attempts": 5}
+    return create_route(actor=actor.user, service=service, **{**defaults, **fields})
+
+
+def event_body(event_id: str, service: str = "checkout", **fields) -> dict:
+    return {"id": event_id, "service": service, "type": fields.pop("type", "order.created"),
+            "occurred_at": "2026-11-28T12:00:00Z", "payload": {"n": 1}, **fields}
+
+
+@pytest.fixture
+def test_handlers(settings):
+    """Allow-lists the python handlers in tests/handlers.py."""
+    from tests import handlers
+
+    settings.PYTHON_HANDLERS = [*settings.PYTHON_HANDLERS, *handlers.ALL]
+    return handlers
+
+
+@pytest.fixture(autouse=True)
+def _fresh_route_table():
+    from breakers.routing import forget_routes
+
+    forget_routes()
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _no_idempotency_keys_from_earlier_runs():
+    """Test databases restart their ids; keys from an earlier run would name other events."""
+    from controlplane.redis import get_redis
+
+    client = get_redis()
+    if client is not None:
+        keys = list(client.scan_iter("cp:idem:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    yield

@@ -1,0 +1,192 @@
+"""Calling a route's handler within its timeout, and classifying what happened.
+
+webhook: POST the event as JSON, signed with the route's secret. 2xx delivered; 4xx other than
+408/429 permanent; 5xx, 408, 429, timeouts and connection errors retry. Redirects are not
+followed (they could leave the allow-list).
+python: an allow-listed dotted path, called with the event dict. PermanentError = dead letter;
+any other exception = retry.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import hmac
+import importlib
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import urllib3
+from django.conf import settings
+
+from breakers.models import Route
+
+
+class PermanentError(Exception):
+    """Raised by a python handler for an event that no retry will fix."""
+
+
+class HandlerTimeout(Exception):
+    pass
+
+
+@dataclass
+class CallResult:
+    outcome: str  # delivered | failed | timeout | permanent
+    error: str = ""
+    status_code: int | None = None
+
+
+# --- allow-lists (checked when a route is saved and again at call time) -------------------------
+
+
+def webhook_host_allowed(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    host = parts.hostname.lower()
+    return any(fnmatch.fnmatchcase(host, p.lower()) for p in settings.WEBHOOK_ALLOWED_HOSTS)
+
+
+def python_handler_allowed(path: str) -> bool:
+    return path in settings.PYTHON_HANDLERS
+
+
+_handlers: dict[str, Callable[[dict], Any]] = {}
+
+
+def load_python_handler(path: str) -> Callable[[dict], Any]:
+    if not python_handler_allowed(path):
+        raise PermanentError(f"handler {path!r} is not in CONTROLPLANE_PYTHON_HANDLERS")
+    if path not in _handlers:
+        module_name, _, attr = path.rpartition(".")
+        _handlers[path] = getattr(importlib.import_module(module_name), attr)
+    return _handlers[path]
+
+
+# --- the event as handlers see it --------------------------------------------------------------
+
+
+def event_envelope(event, attempt: int) -> dict[str, Any]:
+    return {
+        "id": event.event_id,
+        "service": event.service.slug,
+        "type": event.type,
+        "schema_version": event.schema_version,
+        "priority": event.priority,
+        "occurred_at": event.occurred_at.isoformat(),
+        "received_at": event.received_at.isoformat(),
+        "attempt": attempt,
+        "replay": event.is_replay,
+        "payload": event.payload,
+    }
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+# --- webhook -------------------------------------------------------------------------------------
+
+_pool: urllib3.PoolManager | None = None
+_pool_pid: int | None = None
+
+
+def _http() -> urllib3.PoolManager:
+    global _pool, _pool_pid
+    if _pool is None or _pool_pid != os.getpid():
+        _pool = urllib3.PoolManager(num_pools=50, maxsize=4, retries=False)
+        _pool_pid = os.getpid()
+    return _pool
+
+
+def call_webhook(route: Route, envelope: dict[str, Any]) -> CallResult:
+    if not webhook_host_allowed(route.target):
+        return CallResult("permanent", f"host of {route.target} is not allow-listed")
+    body = json.dumps(envelope, separators=(",", ":")).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "controlplane-webhook/1",
+        "X-Event-Id": envelope["id"],
+        "X-Event-Type": envelope["type"],
+        "X-Attempt": str(envelope["attempt"]),
+        "X-Signature": sign(route.secret, body),
+    }
+    try:
+        response = _http().request(
+            "POST",
+            route.target,
+            body=body,
+            headers=headers,
+            redirect=False,
+            timeout=urllib3.Timeout(total=route.timeout_seconds),
+            preload_content=True,
+        )
+    except urllib3.exceptions.NewConnectionError as exc:  # before TimeoutError: it subclasses it
+        return CallResult("failed", f"connection error: {exc}")
+    except urllib3.exceptions.TimeoutError as exc:
+        return CallResult("timeout", f"timed out after {route.timeout_seconds}s: {exc}")
+    except urllib3.exceptions.HTTPError as exc:
+        return CallResult("failed", f"connection error: {exc}")
+    status = response.status
+    if 200 <= status < 300:
+        return CallResult("delivered", status_code=status)
+    snippet = response.data[:200].decode(errors="replace")
+    error = f"HTTP {status}: {snippet}"
+    if 400 <= status < 500 and status not in (408, 429):
+        return CallResult("permanent", error, status)
+    return CallResult("failed", error, status)
+
+
+# --- python --------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _deadline(seconds: float):
+    """SIGALRM bounds the call where we can (the main thread, as in Celery's solo and prefork
+    pools); elsewhere the call runs unbounded and an overrun counts as a timeout afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum, frame):
+        raise HandlerTimeout(f"timed out after {seconds}s")
+
+    previous = signal.signal(signal.SIGALRM, _raise)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def call_python(route: Route, envelope: dict[str, Any]) -> CallResult:
+    started = time.monotonic()
+    try:
+        handler = load_python_handler(route.target)
+        with _deadline(route.timeout_seconds):
+            handler(envelope)
+    except HandlerTimeout as exc:
+        return CallResult("timeout", str(exc))
+    except PermanentError as exc:
+        return CallResult("permanent", f"PermanentError: {exc}")
+    except Exception as exc:
+        return CallResult("failed", f"{type(exc).__name__}: {exc}")
+    if time.monotonic() - started > route.timeout_seconds:
+        return CallResult("timeout", f"took longer than {route.timeout_seconds}s")
+    return CallResult("delivered")
+
+
+def call_handler(route: Route, envelope: dict[str, Any]) -> CallResult:
+    if route.kind == Route.Kind.WEBHOOK:
+        return call_webhook(route, envelope)
+    return call_python(route, envelope)

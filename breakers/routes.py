@@ -1,0 +1,60 @@
+"""Verb functions for routes: validated, audited, in one transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from breakers.handlers import python_handler_allowed, webhook_host_allowed
+from breakers.models import Route
+from controlplane import audit
+
+ROUTE_FIELDS = [
+    "service",
+    "name",
+    "event_type",
+    "kind",
+    "target",
+    "timeout_seconds",
+    "max_attempts",
+    "enabled",
+]
+
+
+def target_error(kind: str, target: str) -> str | None:
+    """Why a target may not be used, or None. Both allow-lists come from settings only."""
+    if kind == Route.Kind.WEBHOOK and not webhook_host_allowed(target):
+        return (
+            "Webhook targets must be http(s) URLs whose host is in "
+            "CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS."
+        )
+    if kind == Route.Kind.PYTHON and not python_handler_allowed(target):
+        return "Python handlers must be listed in CONTROLPLANE_PYTHON_HANDLERS."
+    return None
+
+
+def create_route(*, actor: Any, **fields: Any) -> Route:
+    with transaction.atomic():
+        route = Route.objects.create(**fields)
+        audit.record(actor, "route.create", route, after=audit.snapshot(route, ROUTE_FIELDS))
+    return route
+
+
+def update_route(route: Route, *, actor: Any, **changes: Any) -> Route:
+    with transaction.atomic():
+        route = Route.objects.select_for_update().get(pk=route.pk)
+        before = audit.snapshot(route, ROUTE_FIELDS)
+        for name, value in changes.items():
+            setattr(route, name, value)
+        route.save(update_fields=[*changes, "updated_at"])
+        after = audit.snapshot(route, ROUTE_FIELDS)
+        if after != before:
+            audit.record(actor, "route.update", route, before=before, after=after)
+    return route
+
+
+def delete_route(route: Route, *, actor: Any) -> None:
+    with transaction.atomic():
+        audit.record(actor, "route.delete", route, before=audit.snapshot(route, ROUTE_FIELDS))
+        route.delete()

@@ -1,0 +1,25 @@
+"""Celery tasks of the dispatcher: thin, they call the domain functions."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from celery.signals import worker_process_shutdown, worker_shutdown
+
+from breakers import dispatch, relay
+from breakers.nodes import stop_current_node
+
+
+@shared_task(name="breakers.dispatch")
+def dispatch_task(event_pks: list[int]) -> int:
+    return dispatch.dispatch_events(event_pks)
+
+
+@shared_task(name="breakers.sweep")
+def sweep_task() -> dict:
+    return relay.sweep().__dict__
+
+
+@worker_process_shutdown.connect
+@worker_shutdown.connect
+def _say_goodbye(**kwargs) -> None:
+    stop_current_node()

@@ -1,0 +1,135 @@
+"""Ingest: validate each event on its own, write the accepted ones in one transaction, and hand
+them to the dispatchers only after the commit. Nothing is acknowledged before it is on disk."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from controlplane.models import Service
+from replay.enqueue import enqueue_dispatch
+from replay.models import Event
+from replay.serializers import EventInSerializer
+
+
+@dataclass
+class IngestResult:
+    index: int
+    id: str | None
+    status: str  # accepted | duplicate | rejected
+    reason: str = ""
+    errors: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index, "id": self.id, "status": self.status}
+        if self.reason:
+            out["reason"] = self.reason
+        if self.errors:
+            out["errors"] = self.errors
+        return out
+
+
+def _first_error(errors: dict[str, Any]) -> str:
+    name, messages = next(iter(errors.items()))
+    message = messages[0] if isinstance(messages, list) and messages else messages
+    return f"{name}: {message}"
+
+
+def ingest_events(items: list[Any], *, is_replay: bool = False) -> list[IngestResult]:
+    """Returns one result per item, in order. One bad event does not spoil the others."""
+    results: list[IngestResult] = []
+    valid: list[tuple[int, dict[str, Any]]] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            results.append(
+                IngestResult(
+                    index,
+                    None,
+                    "rejected",
+                    "event must be a JSON object",
+                    {"non_field_errors": ["Expected an object."]},
+                )
+            )
+            continue
+        serializer = EventInSerializer(data=item)
+        if serializer.is_valid():
+            valid.append((index, serializer.validated_data))
+            results.append(IngestResult(index, serializer.validated_data["id"], "accepted"))
+        else:
+            errors = serializer.errors
+            raw_id = item.get("id")
+            results.append(
+                IngestResult(
+                    index,
+                    raw_id if isinstance(raw_id, str) else None,
+                    "rejected",
+                    _first_error(errors),
+                    errors,
+                )
+            )
+    if not valid:
+        return results
+
+    slugs = {data["service"] for _, data in valid}
+    services = dict(Service.objects.filter(slug__in=slugs).values_list("slug", "pk"))
+    batch_id = uuid.uuid4()
+    now = timezone.now()
+    rows: list[Event] = []
+    seen: set[tuple[int, str]] = set()
+    for index, data in valid:
+        service_pk = services.get(data["service"])
+        if service_pk is None:
+            results[index] = IngestResult(
+                index,
+                data["id"],
+                "rejected",
+                f"service: unknown service {data['service']!r}",
+                {"service": [f"Unknown service {data['service']!r}."]},
+            )
+            continue
+        key = (service_pk, data["id"])
+        if key in seen:
+            results[index].status = "duplicate"
+            continue
+        seen.add(key)
+        rows.append(
+            Event(
+                service_id=service_pk,
+                event_id=data["id"],
+                type=data["type"],
+                schema_version=data["schema_version"],
+                priority=data["priority"],
+                occurred_at=data["occurred_at"],
+                payload=data["payload"],
+                received_at=now,
+                next_attempt_at=now,
+                batch_id=batch_id,
+                is_replay=is_replay,
+            )
+        )
+    if not rows:
+        return results
+
+    with transaction.atomic():
+        # A concurrent ingest of the same id may win the race: ignore_conflicts keeps this batch
+        # whole, and reading back by batch_id tells which rows are ours.
+        Event.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+        mine = {
+            (service_id, event_id): (pk, priority)
+            for pk, service_id, event_id, priority in Event.objects.filter(
+                batch_id=batch_id
+            ).values_list("pk", "service_id", "event_id", "priority")
+        }
+        transaction.on_commit(lambda: enqueue_dispatch(mine.values()))
+
+    for index, data in valid:
+        result = results[index]
+        if result.status != "accepted":
+            continue
+        if (services[data["service"]], data["id"]) not in mine:
+            result.status = "duplicate"
+    return results

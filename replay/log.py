@@ -1,0 +1,185 @@
+"""Operations on the event log: claiming events for delivery, writing outcomes, releasing lost
+claims. Every status change of an event happens here, by conditional update."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from replay.models import DeliveryAttempt, DeliveryRecord, Event
+
+S = Event.Status
+CLAIMABLE = [S.PENDING, S.DEFERRED]
+# A task may run a moment before next_attempt_at (clock skew between machines, countdowns).
+DUE_SLACK = timedelta(seconds=1)
+
+
+def new_claim_token() -> str:
+    return uuid.uuid4().hex
+
+
+def claim_events(pks: list[int], *, token: str, node: str) -> list[Event]:
+    """Takes the events that are due and not taken: one UPDATE whose WHERE re-checks the status,
+    so of two workers racing for an event exactly one gets it. Returns them with service."""
+    now = timezone.now()
+    claimed = Event.objects.filter(
+        pk__in=pks, status__in=CLAIMABLE, next_attempt_at__lte=now + DUE_SLACK
+    ).update(
+        status=S.DISPATCHED,
+        claim_token=token,
+        claimed_by=node,
+        claimed_until=now + timedelta(seconds=settings.CLAIM_SECONDS),
+        claims=F("claims") + 1,
+    )
+    if not claimed:
+        return []
+    return list(Event.objects.filter(claim_token=token).select_related("service"))
+
+
+@dataclass
+class Outcome:
+    """What one attempt came to. `status` is the event's next status."""
+
+    event: Event
+    route_id: int | None
+    started_at: datetime
+    duration_ms: float
+    attempt_outcome: str  # DeliveryAttempt.Outcome
+    status: str  # Event.Status: delivered, pending (retry), deferred, dead
+    error: str = ""
+    dead_reason: str = ""
+    next_attempt_at: datetime | None = None
+    counts_as_attempt: bool = True
+
+
+def apply_outcomes(outcomes: list[Outcome], *, token: str, node: str) -> list[Outcome]:
+    """Writes attempts, delivery records and event statuses in one transaction, by conditional
+    update on our claim token (an event whose claim we lost is not overwritten). Returns the
+    outcomes that were applied."""
+    if not outcomes:
+        return []
+    now = timezone.now()
+    applied: list[Outcome] = []
+    with transaction.atomic():
+        delivered = [o for o in outcomes if o.status == S.DELIVERED]
+        groups: dict[tuple[bool, int | None], list[Outcome]] = {}
+        for o in delivered:  # one UPDATE per route in the batch, not one per event
+            groups.setdefault((o.counts_as_attempt, o.route_id), []).append(o)
+        for (counted, route_id), group in groups.items():
+            applied.extend(_mark_delivered(group, token, now, counted, route_id))
+        DeliveryRecord.objects.bulk_create(
+            [
+                DeliveryRecord(route_id=o.route_id, event_id=o.event.pk, delivered_at=now)
+                for o in applied
+                if o.route_id is not None
+            ],
+            ignore_conflicts=True,
+        )
+        for o in outcomes:
+            if o.status == S.DELIVERED:
+                continue
+            fields = {
+                "status": o.status,
+                "last_error": o.error[:2000],
+                "claim_token": "",
+                "claimed_until": None,
+                "route_id": o.route_id,
+            }
+            if o.counts_as_attempt:
+                fields["attempts"] = F("attempts") + 1
+            if o.status == S.DEAD:
+                fields.update(dead_reason=o.dead_reason, finished_at=now)
+            else:
+                fields["next_attempt_at"] = o.next_attempt_at or now
+            if Event.objects.filter(pk=o.event.pk, claim_token=token).update(**fields):
+                applied.append(o)
+        DeliveryAttempt.objects.bulk_create(
+            [
+                DeliveryAttempt(
+                    event_id=o.event.pk,
+                    route_id=o.route_id,
+                    number=o.event.attempts + (1 if o.counts_as_attempt else 0),
+                    started_at=o.started_at,
+                    duration_ms=o.duration_ms,
+                    outcome=o.attempt_outcome,
+                    error=o.error[:2000],
+                    node=node,
+                )
+                for o in applied
+            ]
+        )
+    return applied
+
+
+def _mark_delivered(
+    group: list[Outcome], token: str, now, counted: bool, route_id: int | None
+) -> list[Outcome]:
+    pks = [o.event.pk for o in group]
+    fields = {"status": S.DELIVERED, "finished_at": now, "last_error": "", "claim_token": "",
+              "claimed_until": None, "route_id": route_id}
+    if counted:
+        fields["attempts"] = F("attempts") + 1
+    if Event.objects.filter(pk__in=pks, claim_token=token).update(**fields) == len(group):
+        return group
+    # rare: some claims were lost to the relay meanwhile; keep only the rows we wrote
+    ours = set(
+        Event.objects.filter(pk__in=pks, status=S.DELIVERED, finished_at=now).values_list(
+            "pk", flat=True
+        )
+    )
+    return [o for o in group if o.event.pk in ours]
+
+
+def release_lost_claims(dead_nodes: list[str]) -> tuple[int, int]:
+    """Events held by a dead node, or whose claim expired, go back to pending; an event taken
+    too many times without an outcome is dead (a poison event must not loop forever).
+    Returns (released, dead)."""
+    now = timezone.now()
+    lost = Q(status=S.DISPATCHED) & (Q(claimed_until__lt=now) | Q(claimed_by__in=dead_nodes))
+    with transaction.atomic():
+        dead = Event.objects.filter(lost, claims__gte=settings.MAX_CLAIMS).update(
+            status=S.DEAD,
+            dead_reason="redelivery_cap",
+            finished_at=now,
+            claim_token="",
+            last_error=f"taken {settings.MAX_CLAIMS} times by workers that never finished it",
+        )
+        released = Event.objects.filter(lost).update(
+            status=S.PENDING,
+            claim_token="",
+            claimed_until=None,
+            next_attempt_at=now,
+            last_error="worker lost while delivering",
+        )
+    return released, dead
+
+
+def due_for_relay(limit: int = 5000) -> list[tuple[int, str]]:
+    """Pending or deferred events whose dispatch task should have run a while ago: the commit
+    happened but the enqueue was lost, or the task message was. Pushes their next attempt
+    forward so the next sweep does not send them again at once."""
+    now = timezone.now()
+    overdue = now - timedelta(seconds=settings.RELAY_GRACE_SECONDS)
+    with transaction.atomic():
+        rows = list(
+            Event.objects.filter(status__in=CLAIMABLE, next_attempt_at__lt=overdue)
+            .order_by("next_attempt_at")
+            .values_list("pk", "priority")[:limit]
+        )
+        if rows:
+            Event.objects.filter(pk__in=[pk for pk, _ in rows], status__in=CLAIMABLE).update(
+                next_attempt_at=now
+            )
+    return rows
+
+
+def purge_attempts(older_than_days: int) -> int:
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    deleted, _ = DeliveryAttempt.objects.filter(started_at__lt=cutoff).delete()
+    return deleted
