@@ -25,7 +25,8 @@ class Target:
                 event_id = self.headers.get("X-Event-Id", "")
                 with target.lock:
                     target.calls.append({"headers": dict(self.headers), "body": body,
-                                         "event_id": event_id, "at": time.monotonic()})
+                                         "event_id": event_id, "at": time.monotonic(),
+                                         "wall": time.time()})
                     script = target.scripts.get(event_id)
                     status = script.pop(0) if script else target.default_status
                 if target.delay:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from controlplane.queues import ALL_QUEUES
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -51,8 +53,7 @@ def celery_worker(
         "--without-gossip",
         f"--hostname=test-{os.getpid()}-{time.monotonic_ns()}@%h",
     ]
-    if queues:
-        cmd.append(f"--queues={queues}")
+    cmd.append(f"--queues={queues or ALL_QUEUES}")
     log = open(log_path or os.devnull, "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         cmd,
