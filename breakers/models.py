@@ -62,3 +62,21 @@ class WorkerNode(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class DemoDownstream(models.Model):
+    """A pretend downstream service for the demo: its failure rate and latency are set from
+    the demo page, and demo traffic is sent to it through ordinary webhook routes."""
+
+    name = models.SlugField(max_length=50, unique=True)
+    failure_rate = models.FloatField(default=0.05, help_text="Share of calls answered 503.")
+    latency_ms = models.PositiveIntegerField(default=30)
+    traffic_per_tick = models.PositiveIntegerField(
+        default=5, help_text="Demo events emitted every 2 s (0 stops them)."
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -23,3 +23,10 @@ def sweep_task() -> dict:
 @worker_shutdown.connect
 def _say_goodbye(**kwargs) -> None:
     stop_current_node()
+
+
+@shared_task(name="breakers.demo_traffic")
+def demo_traffic_task() -> int:
+    from breakers.demo import emit_traffic
+
+    return emit_traffic()

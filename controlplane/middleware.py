@@ -7,6 +7,8 @@ import uuid
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
+from django.http import JsonResponse
+from django.utils.log import log_response
 
 from controlplane.api_errors import code_for_status, json_error
 from controlplane.observability import request_id_var
@@ -27,6 +29,16 @@ class RequestIdMiddleware:
         token = request_id_var.set(request_id)
         try:
             response = self.get_response(request)
+            if response.status_code >= 400:
+                # Django's handler would log this after every middleware has returned, when
+                # the request id is gone from the log context; log it here, once, with it.
+                log_response(
+                    "%s: %s",
+                    response.reason_phrase,
+                    request.path,
+                    response=response,
+                    request=request,
+                )
         finally:
             request_id_var.reset(token)
         response["X-Request-ID"] = request_id
@@ -37,9 +49,31 @@ def is_api_path(path: str) -> bool:
     return path.startswith("/api/")
 
 
+def nul_in_url(request) -> JsonResponse | None:
+    """A 400 naming the part of the URL that holds a NUL character, else None.
+
+    PostgreSQL cannot store or compare NUL in text, so a filter or lookup given one fails in
+    the database (fuzzing found `?action=%00` on /api/v1/audit answering 500). No identifier
+    or filter of ours can contain NUL, so the URL is refused before any view sees it.
+    """
+    if "\x00" in request.path:
+        return json_error(400, "The URL path contains a NUL character.", "invalid")
+    for name, values in request.GET.lists():
+        if "\x00" in name or any("\x00" in value for value in values):
+            field = name.replace("\x00", "\\x00")
+            return json_error(
+                400,
+                f"Invalid input: {field}.",
+                "invalid",
+                errors={field: ["Null characters are not allowed."]},
+            )
+    return None
+
+
 class ApiErrorsMiddleware:
-    """Under /api/: bodies over the limit get 413 before anything reads them, and Django's own
-    HTML error pages (unknown URL, CSRF, server error) become the API's JSON error shape."""
+    """Under /api/: bodies over the limit get 413 before anything reads them, URLs holding NUL
+    get 400, and Django's own HTML error pages (unknown URL, CSRF, server error) become the
+    API's JSON error shape."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -57,15 +91,28 @@ class ApiErrorsMiddleware:
                 f"Request body is {length} bytes; the limit is {settings.API_MAX_BODY_BYTES}.",
                 "too_large",
             )
+        refused = nul_in_url(request)
+        if refused is not None:
+            return refused
         response = self.get_response(request)
         content_type = response.get("Content-Type", "")
         if response.status_code >= 400 and "json" not in content_type:
             code = code_for_status(response.status_code)
-            return json_error(response.status_code, code.replace("_", " ").capitalize() + ".", code)
+            replacement = json_error(
+                response.status_code, code.replace("_", " ").capitalize() + ".", code
+            )
+            # Django logs each 4xx/5xx once and marks the response; carry the mark over, or
+            # the handler logs the replacement a second time (without the request id).
+            if getattr(response, "_has_been_logged", False):
+                replacement._has_been_logged = True
+            return replacement
         return response
 
 
-PUBLIC_PREFIXES = ("/api/", "/static/", "/admin/", "/accounts/", "/healthz", "/readyz", "/metrics")
+PUBLIC_PREFIXES = (
+    "/api/", "/static/", "/admin/", "/accounts/", "/healthz", "/readyz", "/metrics",
+    "/demo/downstream/",  # webhook target of the demo; off unless CONTROLPLANE_DEMO
+)
 
 
 class LoginRequiredPagesMiddleware:

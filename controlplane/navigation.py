@@ -3,6 +3,7 @@ exist yet (its app has not landed) is left out rather than linking to a 404."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
 from controlplane.roles import Role
@@ -11,11 +12,15 @@ NAV = [
     ("Overview", "overview", Role.VIEWER),
     ("Services", "service-list", Role.VIEWER),
     ("Breakers", "breakers:board", Role.VIEWER),
+    ("Routes", "breakers:routes", Role.VIEWER),
+    ("Events", "replay:events", Role.VIEWER),
     ("Budgets", "budgets:list", Role.VIEWER),
     ("Changes", "budgets:changes", Role.VIEWER),
     ("Replay", "replay:runs", Role.VIEWER),
     ("Dead letters", "replay:dead-letters", Role.VIEWER),
     ("Reports", "budgets:reports", Role.VIEWER),
+    ("Workers", "breakers:nodes", Role.VIEWER),
+    ("Demo", "breakers:demo", Role.VIEWER),
     ("Audit", "audit-log", Role.ADMIN),
     ("Admin", "admin:index", Role.ADMIN),
 ]
@@ -25,6 +30,8 @@ def nav_items(path: str, role: Role | None) -> list[dict]:
     items = []
     for label, url_name, needed in NAV:
         if role is None or role < needed:
+            continue
+        if url_name == "breakers:demo" and not settings.DEMO_ENABLED:
             continue
         try:
             url = reverse(url_name)

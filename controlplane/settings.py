@@ -287,3 +287,19 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "celery"
+
+# --- Budgets ----------------------------------------------------------------------------------
+# Error budgets, gates and canaries (documented in docs/budgets.md, "Configuration").
+BUDGETS_FREEZE_THRESHOLD = env_float("BUDGETS_FREEZE_THRESHOLD", 0.8, minimum=0.01)
+BUDGETS_REQUEST_TTL_MINUTES = env_int("BUDGETS_REQUEST_TTL_MINUTES", 24 * 60, minimum=1)
+BUDGETS_APPROVAL_TTL_MINUTES = env_int("BUDGETS_APPROVAL_TTL_MINUTES", 4 * 60, minimum=1)
+BUDGETS_CANARY_TOLERANCE = env_float("BUDGETS_CANARY_TOLERANCE", 0.001, minimum=0.0)
+BUDGETS_CANARY_CONFIDENCE = env_float("BUDGETS_CANARY_CONFIDENCE", 0.95, minimum=0.5)
+BUDGETS_CANARY_MIN_EVENTS = env_int("BUDGETS_CANARY_MIN_EVENTS", 1000, minimum=1)
+BUDGETS_CURRENT_BURN_MINUTES = env_int("BUDGETS_CURRENT_BURN_MINUTES", 60, minimum=5)
+BUDGETS_LEDGER_RETENTION_DAYS = env_int("BUDGETS_LEDGER_RETENTION_DAYS", 100, minimum=94)
+BUDGETS_DAY_RETENTION_DAYS = env_int("BUDGETS_DAY_RETENTION_DAYS", 400, minimum=94)
+BUDGETS_WEBHOOK_TIMEOUT_SECONDS = env_float("BUDGETS_WEBHOOK_TIMEOUT_SECONDS", 5.0, minimum=0.1)
+BUDGETS_EXTERNAL_MAX_AGE_DAYS = env_int("BUDGETS_EXTERNAL_MAX_AGE_DAYS", 7, minimum=1)
+# The demo downstream (/demo/) and demo traffic: on for development, off in production.
+DEMO_ENABLED = env_bool("CONTROLPLANE_DEMO", not PRODUCTION)

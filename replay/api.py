@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -56,7 +61,11 @@ class EventsView(APIView):
         return paginator.get_paginated_response(EventOutSerializer(page, many=True).data)
 
     @extend_schema(
-        request=EventInSerializer | EventBatchSerializer,
+        request=PolymorphicProxySerializer(
+            component_name="IngestRequest",
+            serializers=[EventInSerializer, EventBatchSerializer],
+            resource_type_field_name=None,
+        ),
         responses={202: IngestResponseSerializer},
     )
     def post(self, request):

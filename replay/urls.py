@@ -1,6 +1,13 @@
 """Pages of the replay app."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from replay import views
 
 app_name = "replay"
-urlpatterns: list = []
+urlpatterns = [
+    path("events/", views.event_list, name="events"),
+    path("events/<int:pk>/", views.event_detail, name="event-detail"),
+    path("dead-letters/", views.dead_letter_list, name="dead-letters"),
+    path("events/summary", views.event_summary, name="events-summary"),
+]

@@ -1,0 +1,84 @@
+"""Pages of the event log: events, one event's attempts, dead letters with redrive."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from controlplane.roles import Role
+from controlplane.views import require_role
+from replay.dead_letters import dead_letters, redrive
+from replay.forms import DeadLetterFilterForm, EventFilterForm
+from replay.models import Event
+
+PAGE = 100
+
+
+@require_GET
+def event_list(request: HttpRequest) -> HttpResponse:
+    require_role(request, Role.VIEWER)
+    form = EventFilterForm(request.GET or None)
+    events = Event.objects.select_related("service", "route").order_by("-pk")
+    if form.is_valid():
+        for name in ("status", "type"):
+            if form.cleaned_data[name]:
+                events = events.filter(**{name: form.cleaned_data[name]})
+        if form.cleaned_data["service"]:
+            events = events.filter(service__slug=form.cleaned_data["service"])
+    counts = dict(Event.objects.values_list("status").annotate(n=Count("id")).order_by())
+    context = {"form": form, "events": events[:PAGE], "counts": counts,
+               "statuses": Event.Status.choices}
+    template = "replay/partials/event_table.html" if request.htmx else "replay/events.html"
+    return render(request, template, context)
+
+
+@require_GET
+def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    require_role(request, Role.VIEWER)
+    event = get_object_or_404(Event.objects.select_related("service", "route"), pk=pk)
+    attempts = event.attempt_log.select_related("route").order_by("number", "pk")
+    return render(request, "replay/event_detail.html", {"event": event, "attempts": attempts})
+
+
+@require_http_methods(["GET", "POST"])
+def dead_letter_list(request: HttpRequest) -> HttpResponse:
+    """Filter, select and redrive; htmx swaps only the table and the outcome."""
+    require_role(request, Role.VIEWER)
+    data = request.POST if request.method == "POST" else request.GET
+    form = DeadLetterFilterForm(data or None)
+    filters = {k: v for k, v in form.cleaned_data.items() if v} if form.is_valid() else {}
+    outcome = None
+    if request.method == "POST":
+        require_role(request, Role.OPERATOR)
+        if request.POST.get("scope") == "all":
+            chosen = dead_letters(**filters)
+        else:
+            ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+            chosen = dead_letters().filter(pk__in=ids)
+        pks = redrive(chosen, actor=request.user)
+        outcome = f"Redrove {len(pks)} event{'s' if len(pks) != 1 else ''} into dispatch."
+        if not request.htmx:
+            messages.success(request, outcome)
+    letters = dead_letters(**filters)
+    context = {"form": form, "letters": letters[:PAGE], "total": letters.count(),
+               "outcome": outcome}
+    template = "replay/partials/dead_letter_table.html" if request.htmx else "replay/dead_letters.html"
+    return render(request, template, context)
+
+
+@require_GET
+def event_summary(request: HttpRequest) -> HttpResponse:
+    """Per-service counts by status, for the overview (one grouped query)."""
+    require_role(request, Role.VIEWER)
+    rows: dict[str, dict[str, int]] = {}
+    for slug, status, n in (
+        Event.objects.values_list("service__slug", "status").annotate(n=Count("id")).order_by()
+    ):
+        rows.setdefault(slug, {})[status] = n
+    statuses = [value for value, _ in Event.Status.choices]
+    table = [(slug, [counts.get(s, 0) for s in statuses]) for slug, counts in sorted(rows.items())]
+    return render(request, "replay/partials/event_summary.html",
+                  {"table": table, "statuses": Event.Status.choices})
