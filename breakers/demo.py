@@ -35,12 +35,21 @@ def seed(admin) -> None:
             continue
         if downstream:
             DemoDownstream.objects.get_or_create(name=downstream)
-            fields = {"kind": "webhook",
-                      "target": f"{settings.DEMO_DOWNSTREAM_URL}/demo/downstream/{downstream}"}
+            fields = {
+                "kind": "webhook",
+                "target": f"{settings.DEMO_DOWNSTREAM_URL}/demo/downstream/{downstream}",
+            }
         else:
             fields = {"kind": "python", "target": "breakers.builtin_handlers.noop"}
-        create_route(actor=admin, service=service, name=name, event_type=pattern,
-                     timeout_seconds=2.0, max_attempts=6, **fields)
+        create_route(
+            actor=admin,
+            service=service,
+            name=name,
+            event_type=pattern,
+            timeout_seconds=2.0,
+            max_attempts=6,
+            **fields,
+        )
 
 
 def emit_traffic() -> int:
@@ -57,9 +66,14 @@ def emit_traffic() -> int:
     events = []
     for _ in range(per_tick):
         service = random.choice(services)
-        events.append({
-            "id": f"demo-{uuid.uuid4().hex[:12]}", "service": service,
-            "type": random.choice(DEMO_TYPES[service]), "priority": random.choice(PRIORITIES),
-            "occurred_at": now, "payload": {"amount": random.randint(1, 500), "demo": True},
-        })
+        events.append(
+            {
+                "id": f"demo-{uuid.uuid4().hex[:12]}",
+                "service": service,
+                "type": random.choice(DEMO_TYPES[service]),
+                "priority": random.choice(PRIORITIES),
+                "occurred_at": now,
+                "payload": {"amount": random.randint(1, 500), "demo": True},
+            }
+        )
     return sum(1 for r in ingest_events(events) if r.status == "accepted")

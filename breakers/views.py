@@ -24,8 +24,16 @@ from controlplane.views import require_role
 class RouteForm(forms.ModelForm):
     class Meta:
         model = Route
-        fields = ["service", "name", "event_type", "kind", "target", "timeout_seconds",
-                  "max_attempts", "enabled"]
+        fields = [
+            "service",
+            "name",
+            "event_type",
+            "kind",
+            "target",
+            "timeout_seconds",
+            "max_attempts",
+            "enabled",
+        ]
 
     def clean(self):
         data = super().clean()
@@ -46,9 +54,12 @@ def route_list(request: HttpRequest) -> HttpResponse:
             route = routes.create_route(actor=request.user, **form.cleaned_data)
             messages.success(request, f"Route {route.name} created.")
             return redirect("breakers:routes")
-    context = {"routes": Route.objects.select_related("service"), "form": form,
-               "allowed_hosts": settings.WEBHOOK_ALLOWED_HOSTS,
-               "python_handlers": settings.PYTHON_HANDLERS}
+    context = {
+        "routes": Route.objects.select_related("service"),
+        "form": form,
+        "allowed_hosts": settings.WEBHOOK_ALLOWED_HOSTS,
+        "python_handlers": settings.PYTHON_HANDLERS,
+    }
     return render(request, "breakers/routes.html", context)
 
 

@@ -110,7 +110,13 @@ class ApiErrorsMiddleware:
 
 
 PUBLIC_PREFIXES = (
-    "/api/", "/static/", "/admin/", "/accounts/", "/healthz", "/readyz", "/metrics",
+    "/api/",
+    "/static/",
+    "/admin/",
+    "/accounts/",
+    "/healthz",
+    "/readyz",
+    "/metrics",
     "/demo/downstream/",  # webhook target of the demo; off unless CONTROLPLANE_DEMO
 )
 

@@ -267,7 +267,7 @@ PYTHON_HANDLERS = env_list(
     "CONTROLPLANE_PYTHON_HANDLERS",
     ["breakers.builtin_handlers.noop", "breakers.builtin_handlers.log_event"],
 )
-DISPATCH_BATCH_SIZE = env_int("CONTROLPLANE_DISPATCH_BATCH", 50, minimum=1)
+DISPATCH_BATCH_SIZE = env_int("CONTROLPLANE_DISPATCH_BATCH", 100, minimum=1)
 CLAIM_SECONDS = env_int("CONTROLPLANE_CLAIM_SECONDS", 600, minimum=5)
 MAX_CLAIMS = env_int("CONTROLPLANE_MAX_CLAIMS", 10, minimum=1)
 HEARTBEAT_SECONDS = env_float("CONTROLPLANE_HEARTBEAT_SECONDS", 10.0, minimum=0.2)

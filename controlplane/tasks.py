@@ -9,3 +9,8 @@ from celery import shared_task
 def ping() -> dict:
     """Proves a worker is consuming the broker (used by tests and operators)."""
     return {"pong": True, "host": socket.gethostname()}
+
+
+@shared_task(name="controlplane.noop")
+def noop() -> None:
+    """Does nothing: the anchor of bench/pipeline.py (raw Celery throughput)."""

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from rest_framework.exceptions import ValidationError
 
 from controlplane.models import Service
 from replay.enqueue import enqueue_dispatch
@@ -43,6 +44,9 @@ def ingest_events(items: list[Any], *, is_replay: bool = False) -> list[IngestRe
     """Returns one result per item, in order. One bad event does not spoil the others."""
     results: list[IngestResult] = []
     valid: list[tuple[int, dict[str, Any]]] = []
+    # One serializer validates every item, as DRF's ListSerializer does: building its fields
+    # once instead of per event is most of ingest's CPU time.
+    validator = EventInSerializer()
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             results.append(
@@ -55,12 +59,12 @@ def ingest_events(items: list[Any], *, is_replay: bool = False) -> list[IngestRe
                 )
             )
             continue
-        serializer = EventInSerializer(data=item)
-        if serializer.is_valid():
-            valid.append((index, serializer.validated_data))
-            results.append(IngestResult(index, serializer.validated_data["id"], "accepted"))
-        else:
-            errors = serializer.errors
+        try:
+            data = validator.run_validation(item)
+        except ValidationError as exc:
+            errors = (
+                exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+            )
             raw_id = item.get("id")
             results.append(
                 IngestResult(
@@ -71,6 +75,9 @@ def ingest_events(items: list[Any], *, is_replay: bool = False) -> list[IngestRe
                     errors,
                 )
             )
+            continue
+        valid.append((index, data))
+        results.append(IngestResult(index, data["id"], "accepted"))
     if not valid:
         return results
 

@@ -121,8 +121,14 @@ def _mark_delivered(
     group: list[Outcome], token: str, now, counted: bool, route_id: int | None
 ) -> list[Outcome]:
     pks = [o.event.pk for o in group]
-    fields = {"status": S.DELIVERED, "finished_at": now, "last_error": "", "claim_token": "",
-              "claimed_until": None, "route_id": route_id}
+    fields = {
+        "status": S.DELIVERED,
+        "finished_at": now,
+        "last_error": "",
+        "claim_token": "",
+        "claimed_until": None,
+        "route_id": route_id,
+    }
     if counted:
         fields["attempts"] = F("attempts") + 1
     if Event.objects.filter(pk__in=pks, claim_token=token).update(**fields) == len(group):

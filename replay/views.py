@@ -29,8 +29,12 @@ def event_list(request: HttpRequest) -> HttpResponse:
         if form.cleaned_data["service"]:
             events = events.filter(service__slug=form.cleaned_data["service"])
     counts = dict(Event.objects.values_list("status").annotate(n=Count("id")).order_by())
-    context = {"form": form, "events": events[:PAGE], "counts": counts,
-               "statuses": Event.Status.choices}
+    context = {
+        "form": form,
+        "events": events[:PAGE],
+        "counts": counts,
+        "statuses": Event.Status.choices,
+    }
     template = "replay/partials/event_table.html" if request.htmx else "replay/events.html"
     return render(request, template, context)
 
@@ -63,9 +67,15 @@ def dead_letter_list(request: HttpRequest) -> HttpResponse:
         if not request.htmx:
             messages.success(request, outcome)
     letters = dead_letters(**filters)
-    context = {"form": form, "letters": letters[:PAGE], "total": letters.count(),
-               "outcome": outcome}
-    template = "replay/partials/dead_letter_table.html" if request.htmx else "replay/dead_letters.html"
+    context = {
+        "form": form,
+        "letters": letters[:PAGE],
+        "total": letters.count(),
+        "outcome": outcome,
+    }
+    template = (
+        "replay/partials/dead_letter_table.html" if request.htmx else "replay/dead_letters.html"
+    )
     return render(request, template, context)
 
 
@@ -80,5 +90,8 @@ def event_summary(request: HttpRequest) -> HttpResponse:
         rows.setdefault(slug, {})[status] = n
     statuses = [value for value, _ in Event.Status.choices]
     table = [(slug, [counts.get(s, 0) for s in statuses]) for slug, counts in sorted(rows.items())]
-    return render(request, "replay/partials/event_summary.html",
-                  {"table": table, "statuses": Event.Status.choices})
+    return render(
+        request,
+        "replay/partials/event_summary.html",
+        {"table": table, "statuses": Event.Status.choices},
+    )

@@ -93,14 +93,25 @@ def target():
 def make_route(service, actor, **fields):
     from breakers.routes import create_route
 
-    defaults = {"name": f"{service.slug}-route", "event_type": "*", "kind": "webhook",
-                "timeout_seconds": 2.0, "max_attempts": 5}
+    defaults = {
+        "name": f"{service.slug}-route",
+        "event_type": "*",
+        "kind": "webhook",
+        "timeout_seconds": 2.0,
+        "max_attempts": 5,
+    }
     return create_route(actor=actor.user, service=service, **{**defaults, **fields})
 
 
 def event_body(event_id: str, service: str = "checkout", **fields) -> dict:
-    return {"id": event_id, "service": service, "type": fields.pop("type", "order.created"),
-            "occurred_at": "2026-11-28T12:00:00Z", "payload": {"n": 1}, **fields}
+    return {
+        "id": event_id,
+        "service": service,
+        "type": fields.pop("type", "order.created"),
+        "occurred_at": "2026-11-28T12:00:00Z",
+        "payload": {"n": 1},
+        **fields,
+    }
 
 
 @pytest.fixture

@@ -24,9 +24,15 @@ class Target:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 event_id = self.headers.get("X-Event-Id", "")
                 with target.lock:
-                    target.calls.append({"headers": dict(self.headers), "body": body,
-                                         "event_id": event_id, "at": time.monotonic(),
-                                         "wall": time.time()})
+                    target.calls.append(
+                        {
+                            "headers": dict(self.headers),
+                            "body": body,
+                            "event_id": event_id,
+                            "at": time.monotonic(),
+                            "wall": time.time(),
+                        }
+                    )
                     script = target.scripts.get(event_id)
                     status = script.pop(0) if script else target.default_status
                 if target.delay:

@@ -39,7 +39,10 @@ def test_a_webhook_gets_the_event_signed(checkout, operator, target):
     [call] = target.calls
     headers = call["headers"]
     assert (headers["X-Event-Id"], headers["X-Event-Type"], headers["X-Attempt"]) == (
-        "w-1", "order.created", "1")
+        "w-1",
+        "order.created",
+        "1",
+    )
     expected = hmac.new(route.secret.encode(), call["body"], hashlib.sha256).hexdigest()
     assert headers["X-Signature"] == f"sha256={expected}"
     assert json.loads(call["body"])["payload"] == {"n": 1}
@@ -63,9 +66,16 @@ def test_a_server_error_is_retried_with_backoff_then_delivered(checkout, operato
     assert outcomes == [(1, "failed"), (2, "delivered")]
 
 
-@pytest.mark.parametrize(("status", "expected"), [
-    (400, "dead"), (404, "dead"), (408, "pending"), (429, "pending"), (500, "pending"),
-])
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (400, "dead"),
+        (404, "dead"),
+        (408, "pending"),
+        (429, "pending"),
+        (500, "pending"),
+    ],
+)
 def test_status_codes_are_classified(checkout, operator, target, status, expected):
     make_route(checkout, operator, target=target.url)
     target.scripts["c"] = [status]
@@ -130,10 +140,22 @@ def test_an_event_recorded_delivered_is_never_sent_again(checkout, operator, tar
 
 
 def test_python_handlers_deliver_retry_and_dead_letter(checkout, operator, test_handlers):
-    make_route(checkout, operator, name="rec", event_type="order.*",
-               kind="python", target="tests.handlers.flaky")
-    make_route(checkout, operator, name="perm", event_type="refund.created",
-               kind="python", target="tests.handlers.permanent")
+    make_route(
+        checkout,
+        operator,
+        name="rec",
+        event_type="order.*",
+        kind="python",
+        target="tests.handlers.flaky",
+    )
+    make_route(
+        checkout,
+        operator,
+        name="perm",
+        event_type="refund.created",
+        kind="python",
+        target="tests.handlers.permanent",
+    )
     [flaky] = ingest("p-1")
     [perm] = ingest("p-2", type="refund.created")
     dispatch_events([flaky, perm])
@@ -147,8 +169,7 @@ def test_python_handlers_deliver_retry_and_dead_letter(checkout, operator, test_
 
 
 def test_a_python_handler_is_bounded_by_its_timeout(checkout, operator, test_handlers):
-    make_route(checkout, operator, kind="python", target="tests.handlers.slow",
-               timeout_seconds=0.3)
+    make_route(checkout, operator, kind="python", target="tests.handlers.slow", timeout_seconds=0.3)
     [pk] = ingest("t")
     dispatch_events([pk])
     attempt = DeliveryAttempt.objects.get(event_id=pk)
@@ -174,8 +195,14 @@ def test_an_event_without_a_route_is_a_dead_letter_until_redriven(
 
 def test_an_exact_route_beats_a_pattern(checkout, operator, target, test_handlers):
     make_route(checkout, operator, name="all", event_type="order.*", target=target.url)
-    make_route(checkout, operator, name="exact", event_type="order.created", kind="python",
-               target="tests.handlers.record")
+    make_route(
+        checkout,
+        operator,
+        name="exact",
+        event_type="order.created",
+        kind="python",
+        target="tests.handlers.record",
+    )
     [pk] = ingest("x")
     dispatch_events([pk])
     assert Event.objects.get(pk=pk).route.name == "exact"

@@ -18,9 +18,16 @@ def logged_in(actor) -> Client:
 
 def test_operators_create_routes_only_to_allowed_targets(operator, checkout):
     client = logged_in(operator)
-    form = {"service": checkout.pk, "name": "r1", "event_type": "order.*", "kind": "webhook",
-            "target": "http://evil.example/hook", "timeout_seconds": 2, "max_attempts": 3,
-            "enabled": "on"}
+    form = {
+        "service": checkout.pk,
+        "name": "r1",
+        "event_type": "order.*",
+        "kind": "webhook",
+        "target": "http://evil.example/hook",
+        "timeout_seconds": 2,
+        "max_attempts": 3,
+        "enabled": "on",
+    }
     page = client.post("/routes/", form).content.decode()
     assert "CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS" in page and not Route.objects.exists()
     client.post("/routes/", {**form, "target": "http://127.0.0.1:9000/hook"})
@@ -38,17 +45,42 @@ def test_the_routes_api_validates_targets_and_hides_secrets_from_viewers(
     operator, viewer, checkout, test_handlers
 ):
     api = operator.client()
-    bad = api.post("/api/v1/routes", {"name": "x", "service": "checkout", "event_type": "*",
-                                      "kind": "python", "target": "os.system"}, format="json")
+    bad = api.post(
+        "/api/v1/routes",
+        {
+            "name": "x",
+            "service": "checkout",
+            "event_type": "*",
+            "kind": "python",
+            "target": "os.system",
+        },
+        format="json",
+    )
     assert bad.status_code == 400 and "target" in bad.json()["errors"]
-    ok = api.post("/api/v1/routes", {"name": "x", "service": "checkout", "event_type": "*",
-                                     "kind": "python", "target": "tests.handlers.record"},
-                  format="json")
+    ok = api.post(
+        "/api/v1/routes",
+        {
+            "name": "x",
+            "service": "checkout",
+            "event_type": "*",
+            "kind": "python",
+            "target": "tests.handlers.record",
+        },
+        format="json",
+    )
     assert ok.status_code == 201 and ok.json()["secret"].startswith("whsec_")
     assert "secret" not in viewer.client().get("/api/v1/routes/x").json()
-    unknown = api.post("/api/v1/routes", {"name": "y", "service": "nope", "event_type": "*",
-                                          "kind": "python", "target": "tests.handlers.record"},
-                       format="json")
+    unknown = api.post(
+        "/api/v1/routes",
+        {
+            "name": "y",
+            "service": "nope",
+            "event_type": "*",
+            "kind": "python",
+            "target": "tests.handlers.record",
+        },
+        format="json",
+    )
     assert "service" in unknown.json()["errors"]
 
 
@@ -58,8 +90,10 @@ def test_the_demo_seeds_routes_and_a_downstream_page(operator):
     assert Route.objects.count() == 3
     client = logged_in(operator)
     assert "payments-api" in client.get("/demo/").content.decode()
-    client.post("/demo/", {"name": "payments-api", "failure_rate": "1", "latency_ms": "0",
-                           "traffic_per_tick": "0"})
+    client.post(
+        "/demo/",
+        {"name": "payments-api", "failure_rate": "1", "latency_ms": "0", "traffic_per_tick": "0"},
+    )
     assert DemoDownstream.objects.get(name="payments-api").failure_rate == 1
     assert Client().post("/demo/downstream/payments-api").status_code == 503
 

@@ -13,8 +13,11 @@ from tests.workers import celery_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.smoke, pytest.mark.django_db(transaction=True)]
 
-FAST = {"CONTROLPLANE_RETRY_BASE_SECONDS": "0.05", "CONTROLPLANE_ROUTE_REFRESH_SECONDS": "0.2",
-        "CONTROLPLANE_PYTHON_HANDLERS": "tests.handlers.permanent,breakers.builtin_handlers.noop"}
+FAST = {
+    "CONTROLPLANE_RETRY_BASE_SECONDS": "0.05",
+    "CONTROLPLANE_ROUTE_REFRESH_SECONDS": "0.2",
+    "CONTROLPLANE_PYTHON_HANDLERS": "tests.handlers.permanent,breakers.builtin_handlers.noop",
+}
 
 
 def wait_for(predicate, timeout=60.0, interval=0.1):
@@ -37,21 +40,30 @@ def test_events_flow_retry_dead_letter_and_redrive(operator, checkout, target, t
 
     log = tmp_path / "worker.log"
     with celery_worker(extra_env=FAST, log_path=log, pool="prefork", concurrency=2):
-        settled = wait_for(lambda: not Event.objects.filter(
-            status__in=["pending", "dispatched", "deferred"]).exists())
+        settled = wait_for(
+            lambda: (
+                not Event.objects.filter(status__in=["pending", "dispatched", "deferred"]).exists()
+            )
+        )
         assert settled, log.read_text()[-3000:]
         status = dict(Event.objects.values_list("event_id", "status"))
-        assert status == {"happy": "delivered", "retry-me": "delivered", "doomed": "dead",
-                          "reject": "dead"}
+        assert status == {
+            "happy": "delivered",
+            "retry-me": "delivered",
+            "doomed": "dead",
+            "reject": "dead",
+        }
         assert Event.objects.get(event_id="retry-me").attempts == 3
         assert Event.objects.get(event_id="doomed").dead_reason == "max_attempts"
         assert Event.objects.get(event_id="reject").dead_reason == "permanent"
 
         listed = api.get("/api/v1/dead-letters?reason=max_attempts").json()
         assert [e["event_id"] for e in listed["results"]] == ["doomed"]
-        response = api.post("/api/v1/dead-letters/redrive",
-                            {"filter": {"reason": "max_attempts"}}, format="json")
+        response = api.post(
+            "/api/v1/dead-letters/redrive", {"filter": {"reason": "max_attempts"}}, format="json"
+        )
         assert response.status_code == 202 and response.json()["redriven"] == 1
         assert wait_for(lambda: Event.objects.get(event_id="doomed").status == "delivered"), (
-            log.read_text()[-3000:])
+            log.read_text()[-3000:]
+        )
     assert target.calls_per_event() == {"happy": 1, "retry-me": 3, "doomed": 4, "reject": 1}

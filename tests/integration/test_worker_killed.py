@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from datetime import datetime
 
 import pytest
 from django.db.models import Count
@@ -20,8 +19,11 @@ from tests.workers import celery_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 TOTAL = 2000
-RECOVERY = {"CONTROLPLANE_HEARTBEAT_SECONDS": "0.5", "CONTROLPLANE_RELAY_GRACE_SECONDS": "2",
-            "CONTROLPLANE_DISPATCH_BATCH": "20"}
+RECOVERY = {
+    "CONTROLPLANE_HEARTBEAT_SECONDS": "0.5",
+    "CONTROLPLANE_RELAY_GRACE_SECONDS": "2",
+    "CONTROLPLANE_DISPATCH_BATCH": "20",
+}
 
 
 @pytest.mark.skipif(not (uses_postgres() and uses_redis()), reason="needs Postgres and Redis")
@@ -38,8 +40,9 @@ def test_nothing_is_lost_when_a_worker_is_killed(operator, checkout, target, set
     def finished() -> int:
         return Event.objects.filter(status__in=["delivered", "dead"]).count()
 
-    with celery_worker(extra_env=RECOVERY, pool="prefork", concurrency=2,
-                       log_path=tmp_path / "first.log") as first:
+    with celery_worker(
+        extra_env=RECOVERY, pool="prefork", concurrency=2, log_path=tmp_path / "first.log"
+    ) as first:
         deadline = time.monotonic() + 120
         while finished() < TOTAL // 4 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -48,8 +51,9 @@ def test_nothing_is_lost_when_a_worker_is_killed(operator, checkout, target, set
     killed_at = finished()
     assert 0 < killed_at < TOTAL, "the kill should land mid-run"
 
-    with celery_worker(extra_env=RECOVERY, pool="prefork", concurrency=2,
-                       log_path=tmp_path / "second.log"):
+    with celery_worker(
+        extra_env=RECOVERY, pool="prefork", concurrency=2, log_path=tmp_path / "second.log"
+    ):
         deadline = time.monotonic() + 240
         while finished() < TOTAL and time.monotonic() < deadline:
             sweep()  # what beat runs every few seconds
@@ -67,9 +71,14 @@ def test_nothing_is_lost_when_a_worker_is_killed(operator, checkout, target, set
         for eid, at in DeliveryRecord.objects.values_list("event__event_id", "delivered_at")
     }
     assert len(recorded) == counts["delivered"]
-    late = [c for c in target.calls
-            if c["event_id"] in recorded and c["wall"] > recorded[c["event_id"]] + 0.001]
+    late = [
+        c
+        for c in target.calls
+        if c["event_id"] in recorded and c["wall"] > recorded[c["event_id"]] + 0.001
+    ]
     assert late == []
-    print(f"killed at {killed_at}/{TOTAL}; handler calls {len(target.calls)} for {TOTAL} events;"
-          f" repeats {len(target.calls) - len(target.calls_per_event())} "
-          f"(in flight at the kill); {datetime.now():%H:%M:%S}")
+    print(
+        f"killed at {killed_at}/{TOTAL}; handler calls {len(target.calls)} for {TOTAL} events;"
+        f" repeats {len(target.calls) - len(target.calls_per_event())} "
+        "(in flight at the kill)"
+    )

@@ -47,8 +47,9 @@ def test_one_bad_event_does_not_spoil_the_batch(operator, checkout):
 
 def test_the_same_id_is_a_duplicate_and_stored_once(operator, checkout):
     api = operator.client()
-    first = api.post("/api/v1/events", {"events": [event_body("d"), event_body("d")]},
-                     format="json").json()
+    first = api.post(
+        "/api/v1/events", {"events": [event_body("d"), event_body("d")]}, format="json"
+    ).json()
     assert [r["status"] for r in first["results"]] == ["accepted", "duplicate"]
     again = api.post("/api/v1/events", event_body("d"), format="json").json()
     assert again["results"][0]["status"] == "duplicate"
@@ -64,8 +65,9 @@ def test_a_single_bad_event_is_400_naming_the_field(operator, checkout):
 
 
 def test_unknown_fields_are_named(operator, checkout):
-    response = operator.client().post("/api/v1/events", event_body("x", colour="red"),
-                                      format="json")
+    response = operator.client().post(
+        "/api/v1/events", event_body("x", colour="red"), format="json"
+    )
     assert response.status_code == 400 and "colour" in response.json()["errors"]
     envelope = operator.client().post("/api/v1/events", {"events": [], "extra": 1}, format="json")
     assert envelope.status_code == 400 and "extra" in envelope.json()["errors"]
@@ -89,8 +91,9 @@ def test_an_oversized_payload_is_rejected_and_the_rest_accepted(operator, checko
 
 
 def test_malformed_json_is_400(operator, checkout):
-    response = operator.client().post("/api/v1/events", data="{oops",
-                                      content_type="application/json")
+    response = operator.client().post(
+        "/api/v1/events", data="{oops", content_type="application/json"
+    )
     assert response.status_code == 400
 
 
@@ -101,8 +104,9 @@ def test_ingest_needs_the_ingest_scope_or_the_operator_role(viewer, checkout):
     response = viewer.client().post("/api/v1/events", event_body("v"), format="json")
     assert response.status_code == 202
     # the scope opens ingest only, not other writes
-    other = viewer.client().post("/api/v1/services", {"slug": "x", "name": "x", "team": "t"},
-                                 format="json")
+    other = viewer.client().post(
+        "/api/v1/services", {"slug": "x", "name": "x", "team": "t"}, format="json"
+    )
     assert other.status_code == 403
 
 

@@ -44,13 +44,18 @@ def test_viewers_see_no_redrive_buttons_and_may_not_post(viewer, dead):
 
 def test_operators_redrive_the_selection_without_a_reload(operator, dead):
     client = logged_in(operator)
-    response = client.post("/dead-letters/", {"ids": [dead[0].pk, dead[1].pk],
-                                              "scope": "selected"}, HTTP_HX_REQUEST="true")
+    response = client.post(
+        "/dead-letters/",
+        {"ids": [dead[0].pk, dead[1].pk], "scope": "selected"},
+        HTTP_HX_REQUEST="true",
+    )
     html = response.content.decode()
     assert "Redrove 2 events" in html and "<html" not in html
     assert "1 dead letter" in html
     assert set(Event.objects.filter(status="pending").values_list("event_id", flat=True)) == {
-        "a", "b"}
+        "a",
+        "b",
+    }
     from controlplane.models import AuditEntry as Audit
 
     assert Audit.objects.filter(action="dead_letters.redrive").count() == 1
@@ -58,8 +63,7 @@ def test_operators_redrive_the_selection_without_a_reload(operator, dead):
 
 def test_redrive_all_matching_uses_the_filter(operator, dead):
     client = logged_in(operator)
-    client.post("/dead-letters/", {"scope": "all", "type": "order.created"},
-                HTTP_HX_REQUEST="true")
+    client.post("/dead-letters/", {"scope": "all", "type": "order.created"}, HTTP_HX_REQUEST="true")
     assert list(Event.objects.filter(status="dead").values_list("event_id", flat=True)) == ["c"]
 
 
