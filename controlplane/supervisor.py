@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from controlplane.queues import ALL_QUEUES
 
@@ -53,7 +55,20 @@ def commands() -> dict[str, list[str]]:
     }
 
 
+def metrics_dir(*, fresh: bool) -> None:
+    """Web and worker processes share one prometheus_client multiprocess directory, so /metrics
+    shows the workers' delivery metrics too (and every gunicorn worker's requests)."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        var = os.environ.get("CONTROLPLANE_VAR_DIR") or str(Path(__file__).parent.parent / "var")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(Path(var) / "prometheus")
+    path = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    if fresh and path.exists():
+        shutil.rmtree(path)  # counters from a previous run would add up with ours
+    path.mkdir(parents=True, exist_ok=True)
+
+
 def run_all() -> int:
+    metrics_dir(fresh=True)
     children: dict[str, subprocess.Popen] = {}
     stopping = False
 
@@ -95,6 +110,7 @@ def main(argv: list[str]) -> int:
     if role == "all":
         return run_all()
     cmds = commands()
+    metrics_dir(fresh=False)
     if role not in cmds:
         print(f"usage: python -m controlplane.supervisor [all|{'|'.join(cmds)}]", file=sys.stderr)
         return 2

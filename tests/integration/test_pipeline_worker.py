@@ -3,13 +3,11 @@ database, and a real HTTP receiver."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from replay.models import Event
 from tests.conftest import event_body, make_route
-from tests.workers import celery_worker
+from tests.workers import celery_worker, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.smoke, pytest.mark.django_db(transaction=True)]
 
@@ -18,15 +16,6 @@ FAST = {
     "CONTROLPLANE_ROUTE_REFRESH_SECONDS": "0.2",
     "CONTROLPLANE_PYTHON_HANDLERS": "tests.handlers.permanent,breakers.builtin_handlers.noop",
 }
-
-
-def wait_for(predicate, timeout=60.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
 
 
 def test_events_flow_retry_dead_letter_and_redrive(operator, checkout, target, tmp_path):
