@@ -34,6 +34,7 @@ __all__ = [
     "slice_is_good",
     "time_to_exhaustion",
     "timeslice_status",
+    "timeslice_tally_status",
     "validate_counts",
     "validate_target",
 ]
@@ -337,9 +338,7 @@ def timeslice_status(
     """
     validate_target(target)
     _validate_positive_duration(slice_length, "slice_length")
-    exact_slice_target = _exact(slice_target, "slice_target")
-    if not 0 < exact_slice_target <= 1:
-        raise InvalidInput("slice_target", f"must be above 0 and at most 1, got {slice_target}")
+    exact_slice_target = _validate_slice_target(slice_target)
     given = good_given = 0
     for index, pair in enumerate(slices):
         try:
@@ -355,17 +354,56 @@ def timeslice_status(
         good_given += total == 0 or Fraction(good, total) >= exact_slice_target
     total_slices = given
     if window_length is not None:
-        _validate_positive_duration(window_length, "window_length")
-        if window_length % slice_length:
-            raise InvalidInput(
-                "window_length", f"({window_length}) must be a multiple of slice_length"
-            )
-        total_slices = window_length // slice_length
+        total_slices = _slices_in(window_length, slice_length)
         if given > total_slices:
             raise InvalidInput(
                 "slices", f"holds {given} slices but the window has only {total_slices}"
             )
-    bad_slices = given - good_given
+    return timeslice_tally_status(
+        given - good_given,
+        total_slices,
+        slice_length=slice_length,
+        slice_target=slice_target,
+        target=target,
+    )
+
+
+def _validate_slice_target(slice_target: Number) -> Fraction:
+    exact = _exact(slice_target, "slice_target")
+    if not 0 < exact <= 1:
+        raise InvalidInput("slice_target", f"must be above 0 and at most 1, got {slice_target}")
+    return exact
+
+
+def _slices_in(window_length: timedelta, slice_length: timedelta) -> int:
+    _validate_positive_duration(window_length, "window_length")
+    if window_length % slice_length:
+        raise InvalidInput("window_length", f"({window_length}) must be a multiple of slice_length")
+    return window_length // slice_length
+
+
+def timeslice_tally_status(
+    bad_slices: int,
+    total_slices: int,
+    *,
+    slice_length: timedelta,
+    slice_target: Number,
+    target: Number,
+) -> TimesliceStatus:
+    """The same as timeslice_status(), from a tally: ``bad_slices`` of ``total_slices``.
+
+    For a ledger that keeps bad-slice counts rather than every slice; slices not counted as
+    bad are good (including those without events).
+    """
+    validate_target(target)
+    _validate_positive_duration(slice_length, "slice_length")
+    exact_slice_target = _validate_slice_target(slice_target)
+    total_slices = _validate_count(total_slices, "total_slices")
+    bad_slices = _validate_count(bad_slices, "bad_slices")
+    if bad_slices > total_slices:
+        raise InvalidInput(
+            "bad_slices", f"({bad_slices}) must not exceed total_slices ({total_slices})"
+        )
     good_slices = total_slices - bad_slices
     exact_budget = 1 - _exact(target, "target")
     consumed = float(Fraction(bad_slices, total_slices) / exact_budget) if total_slices else 0.0

@@ -27,7 +27,9 @@ __all__ = [
     "elapsed_share",
     "floor_to",
     "floor_to_minute",
+    "format_duration",
     "format_window",
+    "parse_duration",
     "parse_window",
     "period_bounds",
     "plan_ranges",
@@ -278,3 +280,30 @@ def plan_ranges(start: datetime, end: datetime) -> list[LedgerRange]:
     if end < start:
         raise InvalidInput("end", f"({end.isoformat()}) must not be before start")
     return _plan(start, end, (Granularity.DAY, Granularity.HOUR, Granularity.MINUTE))
+
+
+# --------------------------------------------------------------------------- durations
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str, field: str = "duration") -> timedelta:
+    """``90s``, ``5m``, ``1h``, ``30d`` or ``2w`` as a timedelta (a whole number and a unit)."""
+    if not isinstance(text, str):
+        raise InvalidInput(field, f"must be a string such as '5m' or '1h', got {text!r}")
+    value = text.strip().lower()
+    number, unit = value[:-1], value[-1:]
+    if unit not in _UNITS or not (number.isascii() and number.isdigit()) or int(number) == 0:
+        raise InvalidInput(
+            field, f"{text!r} is not a duration; expected a whole number and s, m, h, d or w"
+        )
+    return timedelta(seconds=int(number) * _UNITS[unit])
+
+
+def format_duration(duration: timedelta) -> str:
+    """The shortest exact text parse_duration() reads back: 1h, 30m, 28d."""
+    seconds = int(duration.total_seconds())
+    for unit in ("d", "h", "m"):
+        if seconds % _UNITS[unit] == 0:
+            return f"{seconds // _UNITS[unit]}{unit}"
+    return f"{seconds}s"

@@ -1,0 +1,236 @@
+"""Burn-rate alerts: evaluation of every SLO (the beat task), history, and webhooks.
+
+Rules come from ``burn.alert_rules`` for each SLO's window length (the workbook's 14.4x /
+6x / 1x for 30 days, scaled for others); an alert fires only when the burn rate over both
+windows of its pair exceeds the rate. A firing opens an ``AlertEvent``; the first evaluation
+that finds the rule quiet resolves it. Each change posts JSON to the service's hooks, from a
+Celery task enqueued after commit, never from the request or the evaluation itself.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit
+
+import urllib3
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from budgets import conf
+from budgets.burn import AlertRule, AlertState, alert_rules, evaluate_alerts
+from budgets.ledger import read_counts
+from budgets.maths import InvalidInput
+from budgets.models import SLO, AlertEvent, BudgetAlertHook
+from budgets.status import recent_span, slo_end, span_burn_rate
+from budgets.windows import window_length
+from controlplane import audit
+from controlplane.models import Service
+
+
+@dataclass(frozen=True)
+class Transition:
+    alert: AlertEvent
+    state: str  # "firing" | "resolved"
+
+
+def rules_for(slo: SLO, now: datetime) -> list[AlertRule]:
+    return alert_rules(window_length(slo.window_spec, slo_end(slo, now)))
+
+
+def rule_states(slos: list[SLO], now: datetime) -> dict[int, list[AlertState]]:
+    """Each SLO's burn-rate rules with the burn over their windows: one ledger query."""
+    rules = {slo.pk: rules_for(slo, now) for slo in slos}
+    spans: dict[tuple[int, timedelta], tuple[datetime, datetime]] = {}
+    for slo in slos:
+        for rule in rules[slo.pk]:
+            for window in (rule.long_window, rule.short_window):
+                spans[(slo.pk, window)] = recent_span(slo, now, window)
+    counts = read_counts([(pk, *span) for (pk, _), span in spans.items()])
+    out = {}
+    for slo in slos:
+
+        def burn_for(window: timedelta, slo: SLO = slo) -> float:
+            start, end = spans[(slo.pk, window)]
+            return span_burn_rate(slo, counts[(slo.pk, start, end)], end - start)
+
+        out[slo.pk] = evaluate_alerts(rules[slo.pk], burn_for)
+    return out
+
+
+def evaluate_all(now: datetime | None = None, slos: list[SLO] | None = None) -> list[Transition]:
+    """Evaluate the burn-rate rules of every SLO and record what started or stopped firing.
+
+    Reads the ledger once for all SLOs and windows. Webhooks are enqueued after commit.
+    """
+    now = now or timezone.now()
+    if slos is None:
+        slos = list(SLO.objects.select_related("service"))
+    firing: dict[tuple[int, str], AlertState] = {}
+    for slo_id, states in rule_states(slos, now).items():
+        for state in states:
+            if state.firing:
+                firing[(slo_id, state.rule.name)] = state
+    transitions: list[Transition] = []
+    with transaction.atomic():
+        open_alerts = {
+            (a.slo_id, a.rule): a
+            for a in AlertEvent.objects.select_for_update().filter(
+                resolved_at__isnull=True, slo__in=slos
+            )
+        }
+        for key, alert in open_alerts.items():
+            if key not in firing:
+                alert.resolved_at = now
+                alert.save(update_fields=["resolved_at"])
+                transitions.append(Transition(alert, "resolved"))
+        for (slo_id, _name), state in firing.items():
+            if (slo_id, state.rule.name) in open_alerts:
+                continue
+            rule = state.rule
+            alert = AlertEvent.objects.create(
+                slo_id=slo_id,
+                rule=rule.name,
+                severity=rule.severity.value,
+                burn_rate_threshold=rule.burn_rate,
+                long_window=rule.long_window,
+                short_window=rule.short_window,
+                long_burn_rate=state.long_burn_rate,
+                short_burn_rate=state.short_burn_rate,
+                fired_at=now,
+            )
+            transitions.append(Transition(alert, "firing"))
+        if transitions:
+            _enqueue_notifications(transitions)
+    return transitions
+
+
+def _enqueue_notifications(transitions: list[Transition]) -> None:
+    from budgets.tasks import notify_alert
+
+    slo_ids = {t.alert.slo_id for t in transitions}
+    service_of = dict(SLO.objects.filter(pk__in=slo_ids).values_list("pk", "service_id"))
+    hooks: dict[int, list[int]] = {}
+    for service_id, hook_id in BudgetAlertHook.objects.filter(
+        service_id__in=set(service_of.values())
+    ).values_list("service_id", "pk"):
+        hooks.setdefault(service_id, []).append(hook_id)
+    for t in transitions:
+        for hook_id in hooks.get(service_of[t.alert.slo_id], []):
+            transaction.on_commit(partial(notify_alert.delay, t.alert.pk, hook_id, t.state))
+
+
+# --------------------------------------------------------------------------- hooks
+
+
+def host_allowed(url: str) -> bool:
+    """The URL is http(s) and its host matches a pattern in settings.WEBHOOK_ALLOWED_HOSTS."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    host = parts.hostname.lower()
+    return any(fnmatch.fnmatchcase(host, p.lower()) for p in settings.WEBHOOK_ALLOWED_HOSTS)
+
+
+def add_hook(service: Service, url: str, *, actor: Any) -> BudgetAlertHook:
+    if not host_allowed(url):
+        raise InvalidInput(
+            "url",
+            "host is not allowed: an http(s) URL whose host is in "
+            "CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS is required",
+        )
+    if BudgetAlertHook.objects.filter(service=service, url=url).exists():
+        raise InvalidInput("url", "this service already has that hook")
+    with transaction.atomic():
+        hook = BudgetAlertHook.objects.create(service=service, url=url)
+        audit.record(actor, "alert_hook.create", hook, after={"service": service.slug, "url": url})
+    return hook
+
+
+def remove_hook(hook: BudgetAlertHook, *, actor: Any) -> None:
+    with transaction.atomic():
+        audit.record(
+            actor, "alert_hook.delete", hook, before={"service": hook.service.slug, "url": hook.url}
+        )
+        hook.delete()
+
+
+def payload(alert: AlertEvent, state: str) -> dict[str, Any]:
+    slo = alert.slo
+    return {
+        "event": f"budget_alert.{state}",
+        "alert_id": alert.pk,
+        "state": state,
+        "service": slo.service.slug,
+        "slo": {"id": slo.pk, "name": slo.name, "target": float(slo.target), "window": slo.window},
+        "rule": alert.rule,
+        "severity": alert.severity,
+        "burn_rate_threshold": alert.burn_rate_threshold,
+        "long_window_seconds": int(alert.long_window.total_seconds()),
+        "short_window_seconds": int(alert.short_window.total_seconds()),
+        "long_burn_rate": alert.long_burn_rate,
+        "short_burn_rate": alert.short_burn_rate,
+        "fired_at": alert.fired_at.isoformat(),
+        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
+    }
+
+
+class DeliveryFailed(Exception):
+    """The hook answered with an error or could not be reached: worth a retry."""
+
+
+def send(alert_id: int, hook_id: int, state: str) -> str:
+    """POST the alert's JSON to the hook. Returns what happened; raises DeliveryFailed to retry.
+
+    The host is checked against the allow-list again at send time, and redirects are not
+    followed (they could lead off the list).
+    """
+    hook = BudgetAlertHook.objects.filter(pk=hook_id).select_related("service").first()
+    alert = AlertEvent.objects.filter(pk=alert_id).select_related("slo__service").first()
+    if hook is None or alert is None:
+        return "gone"
+    if not host_allowed(hook.url):
+        outcome = "refused: host not in CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS"
+        _note(hook, outcome)
+        return outcome
+    body = json.dumps(payload(alert, state)).encode()
+    timeout = urllib3.Timeout(total=conf.get("BUDGETS_WEBHOOK_TIMEOUT_SECONDS"))
+    try:
+        response = _pool().request(
+            "POST",
+            hook.url,
+            body=body,
+            headers={"Content-Type": "application/json", "User-Agent": "controlplane-budgets"},
+            timeout=timeout,
+            redirect=False,
+            retries=False,
+        )
+    except urllib3.exceptions.HTTPError as exc:
+        _note(hook, f"error: {exc.__class__.__name__}")
+        raise DeliveryFailed(str(exc)) from exc
+    outcome = f"HTTP {response.status}"
+    _note(hook, outcome)
+    if not 200 <= response.status < 300:
+        raise DeliveryFailed(outcome)
+    return outcome
+
+
+_POOL: urllib3.PoolManager | None = None
+
+
+def _pool() -> urllib3.PoolManager:
+    global _POOL
+    if _POOL is None:
+        _POOL = urllib3.PoolManager(num_pools=20)
+    return _POOL
+
+
+def _note(hook: BudgetAlertHook, outcome: str) -> None:
+    BudgetAlertHook.objects.filter(pk=hook.pk).update(
+        last_status=outcome[:200], last_sent_at=timezone.now()
+    )

@@ -1,0 +1,54 @@
+"""Celery tasks of the budgets app (thin: they call the domain functions).
+
+Beat runs ``budgets.evaluate_alerts`` and ``budgets.expire_decisions`` every minute and
+``budgets.purge_ledger`` hourly (controlplane/beat.py).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.utils import timezone
+
+from budgets import alerts, gates, ledger
+from controlplane.queues import Queue
+
+log = logging.getLogger(__name__)
+NOTIFY_MAX_RETRIES = 5
+
+
+@shared_task(name="budgets.evaluate_alerts", queue=Queue.DEFAULT.value)
+def evaluate_alerts() -> dict:
+    transitions = alerts.evaluate_all(timezone.now())
+    return {
+        "fired": sum(t.state == "firing" for t in transitions),
+        "resolved": sum(t.state == "resolved" for t in transitions),
+    }
+
+
+@shared_task(
+    name="budgets.notify_alert",
+    bind=True,
+    queue=Queue.DEFAULT.value,
+    max_retries=NOTIFY_MAX_RETRIES,
+)
+def notify_alert(self, alert_id: int, hook_id: int, state: str) -> str:
+    """POST one alert transition to one hook; retried with backoff (1, 2, 4, 8, 16 s)."""
+    try:
+        return alerts.send(alert_id, hook_id, state)
+    except alerts.DeliveryFailed as exc:
+        if self.request.retries >= NOTIFY_MAX_RETRIES:
+            log.warning("alert %s to hook %s not delivered: %s", alert_id, hook_id, exc)
+            return f"gave up: {exc}"
+        raise self.retry(exc=exc, countdown=2**self.request.retries) from exc
+
+
+@shared_task(name="budgets.expire_decisions", queue=Queue.DEFAULT.value)
+def expire_decisions() -> int:
+    return gates.expire_due(timezone.now())
+
+
+@shared_task(name="budgets.purge_ledger", queue=Queue.DEFAULT.value)
+def purge_ledger() -> dict:
+    return ledger.purge(timezone.now())

@@ -1,0 +1,133 @@
+"""SLOs through the API: roles, validation that names the field, fixed fields, audit."""
+
+from __future__ import annotations
+
+import pytest
+
+from budgets.models import SLO
+from controlplane.models import AuditEntry
+from tests.budgets.conftest import make_service
+
+pytestmark = [pytest.mark.django_db, pytest.mark.smoke]
+
+BODY = {
+    "service": "shop",
+    "name": "delivery",
+    "sli": "events",
+    "target": 0.999,
+    "window": "rolling:30d",
+}
+
+
+@pytest.fixture
+def service(operator):
+    return make_service(operator, "shop")
+
+
+def test_operator_creates_an_slo_and_viewer_reads_it(operator, viewer, service):
+    created = operator.client().post("/api/v1/slos", BODY, format="json")
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert body["target"] == 0.999 and body["window"] == "rolling:30d"
+    assert body["budgeting_method"] == "occurrences"
+    listed = viewer.client().get("/api/v1/slos?service=shop").json()
+    assert [s["name"] for s in listed["results"]] == ["delivery"]
+    assert AuditEntry.objects.filter(action="slo.create").count() == 1
+
+
+def test_a_viewer_may_not_create_an_slo(viewer, service):
+    response = viewer.client().post("/api/v1/slos", BODY, format="json")
+    assert response.status_code == 403
+    assert not SLO.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"target": 1}, "target", "between 0.99 and 0.999999"),
+        ({"target": 1.0}, "target", "between"),
+        ({"target": 0}, "target", "between"),
+        ({"target": 99.9}, "target", "0.999"),
+        ({"target": "0.98"}, "target", "between"),
+        ({"target": "0.9999995"}, "target", "6 decimal places"),
+        ({"target": "abc"}, "target", "number"),
+        ({"target": True}, "target", "number"),
+        ({"window": "rolling:31d"}, "window", "7, 28, 30 or 90"),
+        ({"window": "weekly"}, "window", "not a window"),
+        ({"window": "calendar:year"}, "window", "month"),
+        ({"sli": "availability"}, "sli", ""),
+        ({"budgeting_method": "timeslices"}, "slice_minutes", "divides an hour"),
+        (
+            {"budgeting_method": "timeslices", "slice_minutes": 7, "slice_target": 0.9},
+            "slice_minutes",
+            "divides an hour",
+        ),
+        ({"budgeting_method": "timeslices", "slice_minutes": 5}, "slice_target", "required"),
+        (
+            {"budgeting_method": "timeslices", "slice_minutes": 5, "slice_target": 0},
+            "slice_target",
+            "above 0",
+        ),
+        ({"slice_minutes": 5}, "slice_minutes", "only for the timeslices"),
+        ({"sli": "latency"}, "latency_threshold_ms", "required"),
+        ({"latency_threshold_ms": 200}, "latency_threshold_ms", "only for a latency"),
+        ({"colour": "blue"}, "colour", "Unknown"),
+        ({"service": "nope"}, "service", ""),
+    ],
+)
+def test_bad_input_is_a_400_naming_the_field(operator, service, change, field, words):
+    response = operator.client().post("/api/v1/slos", {**BODY, **change}, format="json")
+    assert response.status_code == 400, response.content
+    payload = response.json()
+    assert payload["code"] == "invalid"
+    assert field in payload["errors"], payload
+    assert words in " ".join(payload["errors"][field])
+    assert not SLO.objects.exists()
+
+
+def test_a_timeslices_latency_slo_is_accepted(operator, service):
+    body = {
+        **BODY,
+        "sli": "latency",
+        "latency_threshold_ms": 250,
+        "budgeting_method": "timeslices",
+        "slice_minutes": 5,
+        "slice_target": "0.95",
+        "target": "0.99",
+    }
+    response = operator.client().post("/api/v1/slos", body, format="json")
+    assert response.status_code == 201, response.content
+    slo = SLO.objects.get()
+    assert (slo.slice_minutes, str(slo.slice_target), slo.latency_threshold_ms) == (
+        5,
+        "0.950000",
+        250.0,
+    )
+
+
+def test_target_and_window_change_but_the_method_is_fixed(operator, service):
+    pk = operator.client().post("/api/v1/slos", BODY, format="json").json()["id"]
+    api = operator.client()
+    ok = api.patch(
+        f"/api/v1/slos/{pk}", {"target": "0.9995", "window": "calendar:month"}, format="json"
+    )
+    assert ok.status_code == 200, ok.content
+    assert ok.json()["target"] == 0.9995 and ok.json()["window"] == "calendar:month"
+    fixed = api.patch(f"/api/v1/slos/{pk}", {"budgeting_method": "timeslices"}, format="json")
+    assert fixed.status_code == 400
+    assert "cannot change" in fixed.json()["errors"]["budgeting_method"][0]
+    update = AuditEntry.objects.get(action="slo.update")
+    assert update.before["target"] == "0.999000" and update.after["target"] == "0.999500"
+
+
+def test_a_duplicate_name_is_refused(operator, service):
+    api = operator.client()
+    assert api.post("/api/v1/slos", BODY, format="json").status_code == 201
+    again = api.post("/api/v1/slos", BODY, format="json")
+    assert again.status_code == 400
+
+
+def test_a_service_with_slos_cannot_be_deleted(operator, service):
+    operator.client().post("/api/v1/slos", BODY, format="json")
+    response = operator.client().delete("/api/v1/services/shop")
+    assert response.status_code == 400
