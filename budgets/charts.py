@@ -1,0 +1,176 @@
+"""Server-rendered SVG: line charts (burn-down, burn rate) and the service impact graph.
+
+Plain string building with every text escaped; no JavaScript needed to read a chart. The
+SVGs scale with their container (``viewBox``) and take their colours from CSS classes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+W, H = 720, 240
+PAD_L, PAD_R, PAD_T, PAD_B = 52, 16, 14, 28
+
+
+@dataclass(frozen=True)
+class Series:
+    label: str
+    points: Sequence[tuple[datetime, float]]
+    css: str  # class of the path: "actual", "even", "burn"
+    step: bool = False  # draw as steps (bars of a bucketed rate)
+
+
+def _fmt_time(moment: datetime, span_days: float) -> str:
+    return moment.strftime("%m-%d" if span_days > 2 else "%H:%M")
+
+
+def line_chart(
+    series: Sequence[Series],
+    *,
+    x_start: datetime,
+    x_end: datetime,
+    y_min: float,
+    y_max: float,
+    y_format: str = "{:.0%}",
+    references: Sequence[tuple[str, float]] = (),
+    title: str = "",
+    now: datetime | None = None,
+) -> SafeString:
+    """A line chart over time; ``references`` draws labelled horizontal lines."""
+    span = (x_end - x_start).total_seconds() or 1.0
+    y_span = (y_max - y_min) or 1.0
+    plot_w, plot_h = W - PAD_L - PAD_R, H - PAD_T - PAD_B
+
+    def x(moment: datetime) -> float:
+        return PAD_L + plot_w * max(0.0, min(1.0, (moment - x_start).total_seconds() / span))
+
+    def y(value: float) -> float:
+        clamped = max(y_min, min(y_max, value))
+        return PAD_T + plot_h * (1 - (clamped - y_min) / y_span)
+
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{escape(title)}">',
+        f"<title>{escape(title)}</title>",
+        f'<rect class="plot" x="{PAD_L}" y="{PAD_T}" width="{plot_w}" height="{plot_h}"/>',
+    ]
+    for i in range(5):
+        value = y_min + y_span * i / 4
+        parts.append(
+            f'<line class="grid" x1="{PAD_L}" x2="{W - PAD_R}" y1="{y(value):.1f}" '
+            f'y2="{y(value):.1f}"/><text x="{PAD_L - 6}" y="{y(value) + 3:.1f}" '
+            f'text-anchor="end">{escape(y_format.format(value))}</text>'
+        )
+    days = span / 86400
+    for i in range(5):
+        moment = x_start + (x_end - x_start) * i / 4
+        parts.append(
+            f'<text x="{x(moment):.1f}" y="{H - 8}" text-anchor="middle">'
+            f"{escape(_fmt_time(moment, days))}</text>"
+        )
+    for label, value in references:
+        if y_min <= value <= y_max:
+            parts.append(
+                f'<line class="ref" x1="{PAD_L}" x2="{W - PAD_R}" y1="{y(value):.1f}" '
+                f'y2="{y(value):.1f}"/><text class="ref" x="{W - PAD_R - 4}" '
+                f'y="{y(value) - 3:.1f}" text-anchor="end">{escape(label)}</text>'
+            )
+    if now is not None and x_start <= now <= x_end:
+        parts.append(
+            f'<line class="now" x1="{x(now):.1f}" x2="{x(now):.1f}" y1="{PAD_T}" y2="{H - PAD_B}"/>'
+        )
+    for s in series:
+        if not s.points:
+            continue
+        coords = []
+        for index, (moment, value) in enumerate(s.points):
+            if s.step and index:
+                coords.append(f"{x(moment):.1f},{y(s.points[index - 1][1]):.1f}")
+            coords.append(f"{x(moment):.1f},{y(value):.1f}")
+        parts.append(
+            f'<polyline class="{escape(s.css)}" points="{" ".join(coords)}">'
+            f"<title>{escape(s.label)}</title></polyline>"
+        )
+    legend_x = PAD_L + 8
+    for s in series:
+        parts.append(
+            f'<text class="legend {escape(s.css)}" x="{legend_x}" y="{PAD_T + 12}">'
+            f"■ {escape(s.label)}</text>"
+        )
+        legend_x += 12 + 7 * len(s.label)
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped
+
+
+# --------------------------------------------------------------------------- impact graph
+
+
+@dataclass(frozen=True)
+class Node:
+    id: int
+    label: str
+    css: str  # "frozen", "ok", "critical frozen" ...
+    note: str = ""
+
+
+def _levels(nodes: Sequence[Node], edges: Sequence[tuple[int, int]]) -> dict[int, int]:
+    """Column of each node: the longest dependency chain above it (cycles are cut)."""
+    ids = {n.id for n in nodes}
+    level = dict.fromkeys(ids, 0)
+    for _ in range(len(ids)):
+        changed = False
+        for src, dst in edges:
+            if src in ids and dst in ids and level[dst] < level[src] + 1 <= len(ids):
+                level[dst] = level[src] + 1
+                changed = True
+        if not changed:
+            break
+    return level
+
+
+def graph_svg(
+    nodes: Sequence[Node], edges: Sequence[tuple[int, int]], *, title: str = ""
+) -> SafeString:
+    """Services left to right, each pointing at what it depends on."""
+    if not nodes:
+        return mark_safe("")
+    level = _levels(nodes, edges)
+    columns: dict[int, list[Node]] = defaultdict(list)
+    for node in sorted(nodes, key=lambda n: n.label):
+        columns[level[node.id]].append(node)
+    box_w, box_h, gap_x, gap_y = 150, 34, 70, 18
+    width = 20 + len(columns) * (box_w + gap_x)
+    height = 20 + max(len(c) for c in columns.values()) * (box_h + gap_y)
+    where: dict[int, tuple[float, float]] = {}
+    for col, members in columns.items():
+        for row, node in enumerate(members):
+            where[node.id] = (10 + col * (box_w + gap_x), 10 + row * (box_h + gap_y))
+    parts = [
+        f'<svg class="graph" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}"><title>{escape(title)}</title>',
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
+        'markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z"/>'
+        "</marker></defs>",
+    ]
+    for src, dst in edges:
+        if src in where and dst in where:
+            (x1, y1), (x2, y2) = where[src], where[dst]
+            parts.append(
+                f'<line class="edge" x1="{x1 + box_w:.0f}" y1="{y1 + box_h / 2:.0f}" '
+                f'x2="{x2:.0f}" y2="{y2 + box_h / 2:.0f}" marker-end="url(#arrow)"/>'
+            )
+    for node in nodes:
+        x, y = where[node.id]
+        parts.append(
+            f'<g class="node {escape(node.css)}"><title>{escape(node.note or node.label)}'
+            f'</title><rect x="{x:.0f}" y="{y:.0f}" width="{box_w}" height="{box_h}" rx="6"/>'
+            f'<text x="{x + box_w / 2:.0f}" y="{y + box_h / 2 + 4:.0f}" '
+            f'text-anchor="middle">{escape(node.label)}</text></g>'
+        )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped
