@@ -96,3 +96,11 @@ def dead_node_names() -> list[str]:
     return list(
         WorkerNode.objects.filter(last_heartbeat__lt=cutoff).values_list("name", flat=True)
     ) + list(WorkerNode.objects.filter(stopped_at__isnull=False).values_list("name", flat=True))
+
+
+def forget_current_node() -> None:
+    """Stop this process's heartbeat without touching the database (tests roll it back)."""
+    global _node
+    if _node is not None:
+        _node._stop.set()
+        _node = None

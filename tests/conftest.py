@@ -124,11 +124,13 @@ def test_handlers(settings):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_route_table():
+def _fresh_route_table_and_node():
+    from breakers.nodes import forget_current_node
     from breakers.routing import forget_routes
 
     forget_routes()
     yield
+    forget_current_node()
 
 
 @pytest.fixture(autouse=True)
