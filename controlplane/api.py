@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.db import IntegrityError
 from django.db.models import ProtectedError
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -13,6 +15,17 @@ from controlplane import services, tokens
 from controlplane.models import ApiToken, AuditEntry, Service
 from controlplane.roles import Role, role_of
 from controlplane.serializers import StrictModelSerializer, StrictSerializer
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    """Names `Authorization: Bearer <token>` in the OpenAPI schema (drf-spectacular finds it
+    by the class path; this module is imported with the URLs)."""
+
+    target_class = "controlplane.authentication.BearerTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "An API token: cp_..."}
 
 
 class ServiceSerializer(StrictModelSerializer):
@@ -33,14 +46,20 @@ class ServiceViewSet(viewsets.ModelViewSet):
     write_role = Role.OPERATOR
 
     def perform_create(self, serializer):
-        serializer.instance = services.create_service(
-            actor=self.request.user, **serializer.validated_data
-        )
+        try:
+            serializer.instance = services.create_service(
+                actor=self.request.user, **serializer.validated_data
+            )
+        except IntegrityError:  # lost a race with another request for the same slug
+            raise ValidationError({"slug": ["service with this slug already exists."]}) from None
 
     def perform_update(self, serializer):
-        serializer.instance = services.update_service(
-            serializer.instance, actor=self.request.user, **serializer.validated_data
-        )
+        try:
+            serializer.instance = services.update_service(
+                serializer.instance, actor=self.request.user, **serializer.validated_data
+            )
+        except IntegrityError:
+            raise ValidationError({"slug": ["service with this slug already exists."]}) from None
 
     def perform_destroy(self, instance):
         try:
@@ -64,6 +83,14 @@ class TokenSerializer(serializers.ModelSerializer):
             "last_used_at",
             "revoked_at",
         ]
+        read_only_fields = fields
+
+
+class TokenCreatedSerializer(TokenSerializer):
+    token = serializers.CharField(help_text="The secret, shown only in this response.")
+
+    class Meta(TokenSerializer.Meta):
+        fields = [*TokenSerializer.Meta.fields, "token"]
         read_only_fields = fields
 
 
@@ -93,9 +120,11 @@ class TokenViewSet(
     write_role = Role.VIEWER  # anyone may manage their own tokens
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no user
+            return ApiToken.objects.none()
         return ApiToken.objects.filter(user=self.request.user)
 
-    @extend_schema(request=TokenCreateSerializer, responses={201: TokenSerializer})
+    @extend_schema(request=TokenCreateSerializer, responses={201: TokenCreatedSerializer})
     def create(self, request):
         serializer = TokenCreateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
@@ -103,6 +132,8 @@ class TokenViewSet(
             issued = tokens.issue_token(request.user, **serializer.validated_data)
         except ValueError as exc:
             raise ValidationError({"expires_at": [str(exc)]}) from None
+        except IntegrityError:  # lost a race with another request for the same name
+            raise ValidationError({"name": ["You already have a token with this name."]}) from None
         body = TokenSerializer(issued.token).data | {"token": issued.secret}
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -127,6 +158,17 @@ class AuditEntrySerializer(serializers.ModelSerializer):
         ]
 
 
+class AuditFilterSerializer(serializers.Serializer):
+    action = serializers.CharField(
+        required=False, allow_blank=True, max_length=100, help_text="e.g. service.create"
+    )
+    object_type = serializers.CharField(
+        required=False, allow_blank=True, max_length=100, help_text="e.g. controlplane.service"
+    )
+    object_id = serializers.CharField(required=False, allow_blank=True, max_length=100)
+
+
+@extend_schema_view(list=extend_schema(parameters=[AuditFilterSerializer]))
 class AuditEntryViewSet(viewsets.ReadOnlyModelViewSet):
     """The audit log, for admins. Filter with ?action=, ?object_type=, ?object_id=."""
 
@@ -135,11 +177,11 @@ class AuditEntryViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         qs = AuditEntry.objects.all()
-        for name in ("action", "object_type", "object_id"):
-            value = self.request.query_params.get(name)
-            if value:
-                qs = qs.filter(**{name: value})
-        return qs
+        if self.action != "list":
+            return qs
+        filters = AuditFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return qs.filter(**{k: v for k, v in filters.validated_data.items() if v})
 
 
 class WhoAmISerializer(serializers.Serializer):

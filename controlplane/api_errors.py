@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import traceback
+
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from rest_framework import exceptions, status
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -26,12 +29,22 @@ def code_for_status(status_code: int) -> str:
     return STATUS_CODES.get(status_code, "error")
 
 
+def raised_while_parsing(exc: BaseException) -> bool:
+    """Whether `exc` came out of DRF parsing the request body (so the body is to blame)."""
+    parse = Request._parse.__code__
+    return any(frame.f_code is parse for frame, _ in traceback.walk_tb(exc.__traceback__))
+
+
 def exception_handler(exc, context):
     if isinstance(exc, RequestDataTooBig):
         return Response(
             {"detail": "Request body is too large.", "code": "too_large"},
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
+    if isinstance(exc, RecursionError) and raised_while_parsing(exc):
+        # json.loads gives up on deeply nested arrays or objects with RecursionError, which
+        # DRF's JSONParser does not turn into a ParseError: it was a 500.
+        exc = exceptions.ParseError("JSON parse error - the body is nested too deeply.")
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
