@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from .stores import StateStore
@@ -123,7 +123,9 @@ class BreakerConfig:
             bad("slow_call_duration_s", "must be > 0")
         limit = MAX_COUNT_WINDOW if self.window_type is WindowType.COUNT else MAX_TIME_WINDOW_S
         if not _is_int(self.window_size) or not 1 <= self.window_size <= limit:
-            bad("window_size", f"must be an integer in [1, {limit}] for a {self.window_type} window")
+            bad(
+                "window_size", f"must be an integer in [1, {limit}] for a {self.window_type} window"
+            )
         if not _is_int(self.minimum_calls) or self.minimum_calls < 1:
             bad("minimum_calls", "must be an integer >= 1")
         if self.window_type is WindowType.COUNT and self.minimum_calls > self.window_size:
@@ -183,9 +185,9 @@ class BreakerConfig:
         return type(self).from_dict({**self.to_dict(), **changes})
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """The shared record of one breaker as a store last reported it."""
+class Snapshot(NamedTuple):
+    """The shared record of one breaker as a store last reported it (a NamedTuple: it is
+    built on every flush, and tuples are several times cheaper than frozen dataclasses)."""
 
     name: str
     state: State = State.CLOSED
@@ -210,8 +212,7 @@ class Snapshot:
         return 100.0 * self.slow_calls / self.calls if self.calls else 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class Batch:
+class Batch(NamedTuple):
     """Calls recorded locally since the last flush, as sent to a store."""
 
     epoch: str  # the snapshot the calls were made under; a store drops a batch from
@@ -226,8 +227,7 @@ class Batch:
 CODE_OK, CODE_FAIL, CODE_SLOW, CODE_SLOW_FAIL = b"0", b"1", b"2", b"3"
 
 
-@dataclass(frozen=True, slots=True)
-class ProbeResult:
+class ProbeResult(NamedTuple):
     token: str | None  # lease token when a probe slot was granted
     snapshot: Snapshot
     retry_at: float | None  # when asking again could succeed (no transition needed)
@@ -258,11 +258,19 @@ class BreakerOpen(Exception):
     """Raised by `Breaker.acquire()` when the call must not go through."""
 
     def __init__(self, name: str, state: State, retry_after: float | None) -> None:
+        # No super().__init__ and no message formatting here: rejecting is the OPEN hot
+        # path, and the message is only built if someone prints it.
         self.name = name
         self.state = state
         self.retry_after = retry_after  # seconds; None: no estimate (forced, or probe racing)
-        when = "" if retry_after is None else f": retry after {retry_after:.3f}s"
-        super().__init__(f"breaker {name!r} is {state.value}{when}")
+
+    def __str__(self) -> str:
+        ra = self.retry_after
+        when = "" if ra is None else f": retry after {ra:.3f}s"
+        return f"breaker {self.name!r} is {self.state.value}{when}"
+
+    def __reduce__(self):  # keep it picklable without args in BaseException.args
+        return (type(self), (self.name, self.state, self.retry_after))
 
 
 class Permit:
@@ -498,9 +506,15 @@ class Breaker:
     def force(self, state: State | None) -> Snapshot:
         """FORCED_OPEN / FORCED_CLOSED / DISABLED, or None for automatic (a fresh CLOSED).
         Goes through the store, so every process sharing it follows."""
-        if state is not None and State(state) not in OPERATOR_STATES:
-            raise ValueError(f"state: cannot force {state!r}; use one of {sorted(OPERATOR_STATES)}")
-        snap = self._store.force(self.name, None if state is None else State(state), self._clock())
+        if state is not None:
+            try:
+                state = State(state)
+            except ValueError:
+                raise ValueError(f"state: unknown state {state!r}") from None
+            if state not in OPERATOR_STATES:
+                allowed = sorted(s.value for s in OPERATOR_STATES)
+                raise ValueError(f"state: cannot force {state.value}; use one of {allowed} or None")
+        snap = self._store.force(self.name, state, self._clock())
         self.apply_snapshot(snap)
         return snap
 
@@ -520,6 +534,8 @@ class Breaker:
         with self._lock:
             cur = self._snap
             if snap.epoch == cur.epoch and snap.version <= cur.version:
+                if snap.version == cur.version:
+                    self._snap = snap  # same state, fresher window figures
                 return
             if cur.epoch == "" and snap.version == cur.version and snap.state is cur.state:
                 self._snap = snap  # the record was merely created: nothing changed

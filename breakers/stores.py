@@ -1,0 +1,446 @@
+"""Shared breaker state: the store interface and the in-process store.
+
+A store owns the rules that change a breaker's shared record, so that every process sharing
+the store applies them atomically in one place:
+
+* ``flush``          merge a batch of call outcomes into the window; trip if a threshold is hit
+* ``acquire_probe``  OPEN -> HALF_OPEN once the wait is over, and lease a probe slot
+* ``complete_probe`` release the lease; close after enough successes, re-open (backed off)
+                     on a failure
+* ``force``          operator modes, and back to automatic
+
+`InProcessStore` (here, stdlib only) is the embedded default for one worker process and the
+reference implementation; `RedisStore` (breakers/redis_store.py, imported lazily so this
+module never needs redis) runs the same rules as one Lua script per operation and shares them
+between any number of processes. Both pass tests/breakers/test_store_contract.py.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import threading
+import uuid
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from .engine import (
+    OPERATOR_STATES,
+    Batch,
+    BreakerConfig,
+    ProbeResult,
+    Snapshot,
+    State,
+    WindowType,
+)
+
+if TYPE_CHECKING:
+    from .engine import Breaker
+    from .redis_store import RedisStore
+
+__all__ = ["InProcessStore", "RedisStore", "StateStore", "default_store", "make_node_id"]
+
+
+@runtime_checkable
+class StateStore(Protocol):
+    """What a `Breaker` needs from shared state. Every method that takes `now` uses the
+    breaker's clock (wall clock by default) so that nodes can compare times."""
+
+    node_id: str
+    flush_max_calls: int  # the breaker asks for a flush once this many calls are pending
+
+    def attach(self, breaker: Breaker) -> Snapshot:
+        """Start delivering updates for `breaker.name` to `breaker`; return the record."""
+        ...
+
+    def detach(self, breaker: Breaker) -> None: ...
+
+    def request_flush(self, breaker: Breaker, urgent: bool) -> None:
+        """Calls are pending on `breaker` (urgent: a failure among them)."""
+        ...
+
+    def load(self, name: str) -> Snapshot: ...
+
+    def flush(self, name: str, batch: Batch, config: BreakerConfig, now: float) -> Snapshot: ...
+
+    def acquire_probe(self, name: str, config: BreakerConfig, now: float) -> ProbeResult: ...
+
+    def complete_probe(
+        self, name: str, token: str, success: bool, config: BreakerConfig, now: float
+    ) -> Snapshot: ...
+
+    def force(self, name: str, state: State | None, now: float) -> Snapshot: ...
+
+    def delete(self, name: str) -> None: ...
+
+
+def make_node_id() -> str:
+    """host:pid:random, so a restarted process is a new node."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class _Record:
+    """The mutable shared record behind a Snapshot (field names follow the Redis hash)."""
+
+    __slots__ = (
+        "name",
+        "state",
+        "version",
+        "epoch",
+        "alias_epoch",
+        "changed_at",
+        "open_until",
+        "reopen",
+        "reason",
+        "origin",
+        "consec",
+        "wspec",
+        "cw",
+        "tw",
+        "calls",
+        "failures",
+        "slow",
+        "probe_ok",
+        "last_probe",
+        "leases",
+    )
+
+    def __init__(self, name: str, epoch: str) -> None:
+        self.name = name
+        self.state = State.CLOSED
+        self.version = 0
+        self.epoch = epoch
+        self.alias_epoch = ""  # fallback copy: batches made under the Redis record still count
+        self.changed_at = 0.0
+        self.open_until = 0.0
+        self.reopen = 0
+        self.reason = ""
+        self.origin = ""
+        self.consec = 0
+        self.wspec: tuple[WindowType, int] | None = None
+        self.cw = b""  # count window: per-call codes, oldest first
+        self.tw: dict[int, list[int]] = {}  # time window: second -> [calls, failures, slow]
+        self.calls = 0
+        self.failures = 0
+        self.slow = 0
+        self.probe_ok = 0
+        self.last_probe: float | None = None
+        self.leases: dict[str, float] = {}  # probe token -> lease expiry
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(
+            self.name,
+            self.state,
+            self.version,
+            self.epoch,
+            self.changed_at,
+            self.open_until,
+            self.reopen,
+            self.reason,
+            self.origin,
+            self.calls,
+            self.failures,
+            self.slow,
+            self.probe_ok,
+        )
+
+    # -- rules (mirrored line by line in breakers/lua/breaker.lua) -----------------------
+
+    def transition(self, to: State, reason: str, now: float, origin: str) -> None:
+        self.state = to
+        self.version += 1
+        self.changed_at = now
+        self.reason = reason
+        self.origin = origin
+
+    def clear_window(self) -> None:
+        self.cw = b""
+        self.tw = {}
+        self.consec = 0
+
+    def trip(self, reason: str, reopen: int, cfg: BreakerConfig, now: float, origin: str) -> None:
+        # Figures are kept: they say what tripped it. The window restarts on the next CLOSED.
+        self.reopen = reopen
+        self.open_until = now + cfg.open_wait(reopen)
+        self.clear_window()
+        self.leases = {}
+        self.probe_ok = 0
+        self.transition(State.OPEN, reason, now, origin)
+
+    def reset(self, to: State, reason: str, now: float, origin: str) -> None:
+        """A fresh start in `to`: closing after probes, or an operator's force."""
+        self.reopen = 0
+        self.open_until = 0.0
+        self.clear_window()
+        self.calls = self.failures = self.slow = 0
+        self.leases = {}
+        self.probe_ok = 0
+        self.last_probe = None
+        self.transition(to, reason, now, origin)
+
+    def flush(self, batch: Batch, cfg: BreakerConfig, now: float, origin: str) -> bool:
+        """Merge the batch; return True if a transition happened."""
+        if (
+            (batch.epoch and batch.epoch not in (self.epoch, self.alias_epoch))
+            or batch.version != self.version
+            or self.state not in (State.CLOSED, State.FORCED_CLOSED)
+        ):
+            return False  # made under a state that has gone: those calls no longer count
+        spec = (cfg.window_type, cfg.window_size)
+        if self.wspec != spec:
+            self.cw = b""
+            self.tw = {}
+            self.wspec = spec
+        if batch.had_success:
+            self.consec = batch.trailing_failures
+        else:
+            self.consec += batch.trailing_failures
+        size = cfg.window_size
+        if cfg.window_type is WindowType.COUNT:
+            w = (self.cw + batch.codes)[-size:]
+            self.cw = w
+            calls = len(w)
+            fails = w.count(b"1") + w.count(b"3")
+            slow = w.count(b"2") + w.count(b"3")
+        else:
+            tw = self.tw
+            for sec, c, f, s in batch.buckets:
+                b = tw.get(sec)
+                if b is None:
+                    tw[sec] = [c, f, s]
+                else:
+                    b[0] += c
+                    b[1] += f
+                    b[2] += s
+            horizon = math.floor(now) - size
+            for sec in [sec for sec in tw if sec <= horizon]:
+                del tw[sec]
+            calls = sum(b[0] for b in tw.values())
+            fails = sum(b[1] for b in tw.values())
+            slow = sum(b[2] for b in tw.values())
+        self.calls, self.failures, self.slow = calls, fails, slow
+        if self.state is not State.CLOSED:
+            return False  # FORCED_CLOSED records figures but never trips
+        reason = None
+        if cfg.consecutive_failures and self.consec >= cfg.consecutive_failures:
+            reason = "consecutive_failures"
+        elif calls >= cfg.minimum_calls:
+            fr, sr = cfg.failure_rate_threshold, cfg.slow_call_rate_threshold
+            if fr is not None and fails * 100 >= fr * calls:
+                reason = "failure_rate"
+            elif sr is not None and slow * 100 >= sr * calls:
+                reason = "slow_call_rate"
+        if reason is None:
+            return False
+        self.trip(reason, 0, cfg, now, origin)
+        return True
+
+    def acquire_probe(
+        self, cfg: BreakerConfig, now: float, origin: str, token: str
+    ) -> tuple[str | None, float | None, bool]:
+        """Return (token or None, retry_at, transitioned)."""
+        changed = False
+        if self.state is State.OPEN and now >= self.open_until:
+            self.leases = {}
+            self.probe_ok = 0
+            self.last_probe = None
+            self.transition(State.HALF_OPEN, "open_wait_elapsed", now, origin)
+            changed = True
+        if self.state is State.HALF_OPEN:
+            for t in [t for t, exp in self.leases.items() if exp <= now]:
+                del self.leases[t]
+            last = self.last_probe
+            rate_ok = last is None or now - last >= cfg.half_open_probe_interval_s
+            full = len(self.leases) >= cfg.half_open_max_probes
+            if not full and rate_ok:
+                self.leases[token] = now + cfg.probe_lease_s
+                self.last_probe = now
+                return token, None, changed
+            retry: float | None = min(self.leases.values()) if full else None
+            if not rate_ok:
+                assert last is not None
+                r2 = last + cfg.half_open_probe_interval_s
+                retry = r2 if retry is None else max(retry, r2)
+            return None, retry, changed
+        if self.state is State.OPEN:
+            return None, self.open_until, changed
+        return None, None, changed
+
+    def complete_probe(
+        self, token: str, success: bool, cfg: BreakerConfig, now: float, origin: str
+    ) -> bool:
+        if self.state is not State.HALF_OPEN or token not in self.leases:
+            return False  # stale: the lease expired and the breaker moved on
+        del self.leases[token]
+        if not success:
+            self.trip("probe_failed", self.reopen + 1, cfg, now, origin)
+        else:
+            self.probe_ok += 1
+            if self.probe_ok >= cfg.half_open_success_threshold:
+                self.reset(State.CLOSED, "probe_succeeded", now, origin)
+            else:
+                self.version += 1  # same state, but other nodes must retry for a slot
+        return True
+
+    def force(self, state: State | None, now: float, origin: str) -> None:
+        if state is None:
+            self.reset(State.CLOSED, "operator_auto", now, origin)
+        else:
+            self.reset(state, "operator", now, origin)
+
+
+class InProcessStore:
+    """Shared state for the breakers of one process (the embedded default).
+
+    Every record is evaluated at once (`flush_max_calls=1`): there is no I/O to amortise, and
+    decisions are exact. Breakers with the same name in this process share one record.
+    """
+
+    def __init__(
+        self,
+        *,
+        node_id: str | None = None,
+        flush_max_calls: int = 1,
+        on_change: Callable[[Snapshot], None] | None = None,
+        epoch_prefix: str = "mem",
+    ) -> None:
+        self.node_id = node_id or make_node_id()
+        self.flush_max_calls = flush_max_calls
+        self._lock = threading.Lock()
+        self._records: dict[str, _Record] = {}
+        self._attached: dict[str, weakref.WeakSet[Breaker]] = {}
+        self._on_change = on_change or self.dispatch
+        self._epoch_prefix = epoch_prefix
+
+    # -- wiring --------------------------------------------------------------------------
+
+    def attach(self, breaker: Breaker) -> Snapshot:
+        with self._lock:
+            self._attached.setdefault(breaker.name, weakref.WeakSet()).add(breaker)
+        return self.load(breaker.name)
+
+    def detach(self, breaker: Breaker) -> None:
+        with self._lock:
+            group = self._attached.get(breaker.name)
+            if group is not None:
+                group.discard(breaker)
+
+    def attached(self) -> list[Breaker]:
+        with self._lock:
+            return [b for group in self._attached.values() for b in group]
+
+    def request_flush(self, breaker: Breaker, urgent: bool) -> None:
+        breaker.flush()
+
+    def dispatch(self, snap: Snapshot) -> None:
+        """Hand a changed record to every breaker of that name in this process."""
+        with self._lock:
+            group = list(self._attached.get(snap.name, ()))
+        for breaker in group:
+            breaker.apply_snapshot(snap)
+
+    def _record(self, name: str) -> _Record:
+        rec = self._records.get(name)
+        if rec is None:
+            rec = _Record(name, f"{self._epoch_prefix}:{uuid.uuid4().hex[:12]}")
+            self._records[name] = rec
+        return rec
+
+    # -- operations ----------------------------------------------------------------------
+
+    def load(self, name: str) -> Snapshot:
+        with self._lock:
+            rec = self._records.get(name)
+            return rec.snapshot() if rec is not None else Snapshot(name)
+
+    def flush(self, name: str, batch: Batch, config: BreakerConfig, now: float) -> Snapshot:
+        with self._lock:
+            rec = self._record(name)
+            changed = rec.flush(batch, config, now, self.node_id)
+            snap = rec.snapshot()
+        if changed:
+            self._on_change(snap)
+        return snap
+
+    def acquire_probe(self, name: str, config: BreakerConfig, now: float) -> ProbeResult:
+        with self._lock:
+            rec = self._record(name)
+            token, retry_at, changed = rec.acquire_probe(
+                config, now, self.node_id, uuid.uuid4().hex
+            )
+            snap = rec.snapshot()
+        if changed:
+            self._on_change(snap)
+        return ProbeResult(token, snap, retry_at)
+
+    def complete_probe(
+        self, name: str, token: str, success: bool, config: BreakerConfig, now: float
+    ) -> Snapshot:
+        with self._lock:
+            rec = self._record(name)
+            changed = rec.complete_probe(token, success, config, now, self.node_id)
+            snap = rec.snapshot()
+        if changed:
+            self._on_change(snap)
+        return snap
+
+    def force(self, name: str, state: State | None, now: float) -> Snapshot:
+        if state is not None and state not in OPERATOR_STATES:
+            raise ValueError(f"state: cannot force {state!r}")
+        with self._lock:
+            rec = self._record(name)
+            rec.force(state, now, self.node_id)
+            snap = rec.snapshot()
+        self._on_change(snap)
+        return snap
+
+    def delete(self, name: str) -> None:
+        with self._lock:
+            self._records.pop(name, None)
+
+    # -- fallback support (used by RedisStore) -------------------------------------------
+
+    def seed(self, snap: Snapshot) -> None:
+        """Continue from a record last seen elsewhere, unless one is already here."""
+        with self._lock:
+            if snap.name in self._records:
+                return
+            rec = self._record(snap.name)
+            rec.alias_epoch = snap.epoch
+            rec.state = snap.state
+            rec.version = snap.version
+            rec.changed_at = snap.changed_at
+            rec.open_until = snap.open_until
+            rec.reopen = snap.reopen_count
+            rec.reason = snap.reason
+            rec.origin = snap.origin
+            rec.calls, rec.failures, rec.slow = snap.calls, snap.failures, snap.slow_calls
+            rec.probe_ok = snap.probe_successes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()
+
+
+_default_lock = threading.Lock()
+_default: InProcessStore | None = None
+
+
+def default_store() -> InProcessStore:
+    """The process-wide store used by a Breaker created without one."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = InProcessStore()
+        return _default
+
+
+def __getattr__(name: str) -> Any:
+    # RedisStore needs redis-py; import it only when asked for.
+    if name == "RedisStore":
+        from .redis_store import RedisStore
+
+        return RedisStore
+    raise AttributeError(name)
