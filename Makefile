@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test install lint format migrate seed bench smoke clean
+.PHONY: run test install lint format migrate seed bench smoke fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: install
 ## The smoke subset on the embedded default (SQLite, filesystem broker).
 smoke: install
 	CONTROLPLANE_TEST_EMBEDDED=1 CONTROLPLANE_VAR_DIR=$(CURDIR)/var/smoke $(PY) -m pytest -m smoke $(PYTEST_ARGS)
+
+## The API fuzzing of `make test` with many more examples per operation (takes minutes).
+fuzz: install
+	CONTROLPLANE_FUZZ_EXAMPLES=$${CONTROLPLANE_FUZZ_EXAMPLES:-200} $(PY) -m pytest tests/controlplane/test_schema_fuzz.py $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
