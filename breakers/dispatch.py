@@ -4,6 +4,7 @@ within its timeout, and pass every outcome to the outcome hook."""
 from __future__ import annotations
 
 import logging
+import random
 import time
 from datetime import timedelta
 
@@ -12,11 +13,13 @@ from django.utils import timezone
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from breakers import outcomes
+from breakers.engine import BreakerOpen
+from breakers.guard import breaker_for
 from breakers.handlers import CallResult, call_handler, event_envelope
 from breakers.models import Route
 from breakers.nodes import current_node
 from breakers.routing import route_table
-from breakers.telemetry import delivery_attributes, tracer
+from breakers.telemetry import BREAKER_REJECTED, delivery_attributes, tracer
 from replay import idempotency
 from replay.log import Outcome, claim_events, new_claim_token
 from replay.models import DeliveryAttempt, DeliveryRecord, Event
@@ -74,6 +77,11 @@ def _deliver(event: Event, route: Route | None, done: set[tuple[int, int]]) -> O
     event.route = route
     if (route.pk, event.pk) in done:
         return Outcome(event, route.pk, now, 0.0, A.DUPLICATE, S.DELIVERED, counts_as_attempt=False)
+    breaker = breaker_for(route)
+    try:
+        permit = breaker.acquire()
+    except BreakerOpen as exc:
+        return _rejected(event, route, breaker, exc, now)
     attempt = event.attempts + 1
     with tracer.start_as_current_span(
         f"deliver {event.type}",
@@ -87,10 +95,43 @@ def _deliver(event: Event, route: Route | None, done: set[tuple[int, int]]) -> O
             log.exception("handler call crashed for event %s", event.pk)
             result = CallResult("failed", f"{type(exc).__name__}: {exc}")
         duration_ms = (time.perf_counter() - started) * 1000
+        outcomes.on_attempt(breaker, permit, result, duration_ms)
         span.set_attribute("controlplane.outcome", result.outcome)
         if result.outcome != "delivered":
             span.set_status(Status(StatusCode.ERROR, result.error[:200]))
     return _classify(event, route, attempt, result, now, duration_ms)
+
+
+def _rejected(event, route, breaker, exc: BreakerOpen, now) -> Outcome:
+    """The breaker is open: the handler is not called. The event waits for the breaker (or is
+    dead-lettered, if the route says so); it is never lost."""
+    BREAKER_REJECTED.labels(route.name).inc()
+    error = f"breaker {route.name} is {exc.state.value.lower()}"
+    if route.when_open == "dead_letter":
+        return Outcome(
+            event,
+            route.pk,
+            now,
+            0.0,
+            A.BREAKER_OPEN,
+            S.DEAD,
+            error=error,
+            dead_reason="breaker_open",
+            counts_as_attempt=False,
+        )
+    wait = exc.retry_after if exc.retry_after is not None else breaker.config.open_wait_s
+    wait += random.uniform(0, 0.2)  # spread the deferred events over the reopening
+    return Outcome(
+        event,
+        route.pk,
+        now,
+        0.0,
+        A.BREAKER_OPEN,
+        S.DEFERRED,
+        error=error,
+        next_attempt_at=now + timedelta(seconds=wait),
+        counts_as_attempt=False,
+    )
 
 
 def _classify(event, route, attempt, result: CallResult, started_at, duration_ms) -> Outcome:

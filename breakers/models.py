@@ -34,6 +34,12 @@ class Route(models.Model):
     timeout_seconds = models.FloatField(default=5.0)
     max_attempts = models.PositiveIntegerField(default=8)
     enabled = models.BooleanField(default=True)
+    when_open = models.CharField(
+        max_length=12,
+        choices=[("defer", "Defer until the breaker closes"), ("dead_letter", "Dead-letter")],
+        default="defer",
+        help_text="What happens to an event while the route's breaker is open.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -80,3 +86,72 @@ class DemoDownstream(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CircuitBreaker(models.Model):
+    """The breaker guarding one route (it takes the route's name): thresholds as a
+    BreakerConfig dict, the operator's override, a dynamic threshold, and the state as workers
+    last reported it. Workers re-read this row within seconds of a change."""
+
+    class Forced(models.TextChoices):
+        FORCED_OPEN = "forced_open", "Forced open"
+        FORCED_CLOSED = "forced_closed", "Forced closed"
+        DISABLED = "disabled", "Disabled"
+
+    class Dynamic(models.TextChoices):
+        NONE = "", "None"
+        SLOW_CALL_DURATION = "slow_call_duration_s", "Slow-call duration"
+
+    route = models.OneToOneField(Route, on_delete=models.CASCADE, related_name="breaker")
+    config = models.JSONField(default=dict, blank=True, help_text="BreakerConfig overrides.")
+    forced_state = models.CharField(max_length=16, choices=Forced.choices, blank=True)
+    forced_reason = models.TextField(blank=True)
+    forced_by = models.CharField(max_length=150, blank=True)
+    forced_at = models.DateTimeField(null=True, blank=True)
+
+    dynamic_field = models.CharField(
+        max_length=32, choices=Dynamic.choices, blank=True, default=Dynamic.NONE
+    )
+    dynamic_k = models.FloatField(default=2.0)
+    dynamic_window_s = models.PositiveIntegerField(default=300)
+    dynamic_query = models.CharField(
+        max_length=500, blank=True, help_text="PromQL, used when PROMETHEUS_URL is set."
+    )
+    dynamic_value = models.FloatField(null=True, blank=True)
+    dynamic_source = models.CharField(max_length=20, blank=True)
+    dynamic_computed_at = models.DateTimeField(null=True, blank=True)
+
+    state = models.CharField(max_length=16, default="closed")
+    state_changed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["route__name"]
+
+    def __str__(self) -> str:
+        return self.route.name if self.route_id else "breaker"
+
+
+class BreakerTransition(models.Model):
+    """One state change of a breaker, with the window's figures that caused it."""
+
+    breaker = models.ForeignKey(
+        CircuitBreaker, on_delete=models.CASCADE, related_name="transitions"
+    )
+    name = models.CharField(max_length=100, db_index=True)
+    from_state = models.CharField(max_length=16)
+    to_state = models.CharField(max_length=16)
+    reason = models.CharField(max_length=200)
+    node = models.CharField(max_length=200)
+    at = models.DateTimeField(db_index=True)
+    calls = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    slow_calls = models.PositiveIntegerField(default=0)
+    failure_rate = models.FloatField(default=0)
+    slow_call_rate = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.from_state} -> {self.to_state}"

@@ -10,6 +10,7 @@ from functools import partial
 
 from django.db import transaction
 
+from breakers.engine import Outcome as EngineOutcome
 from breakers.telemetry import DELIVERY_SECONDS, INGEST_TO_DELIVERED_SECONDS, OUTCOMES
 from replay import idempotency
 from replay.enqueue import enqueue_dispatch
@@ -25,7 +26,22 @@ NOT_CALLED = {
 }
 
 
+ENGINE_OUTCOMES = {
+    "delivered": EngineOutcome.SUCCESS,
+    "failed": EngineOutcome.FAILURE,
+    "timeout": EngineOutcome.TIMEOUT,
+    "permanent": EngineOutcome.REJECTED_PERMANENT,
+}
+
+
+def on_attempt(breaker, permit, result, duration_ms: float) -> None:
+    """Right after each handler call: the route's breaker hears of it at once, so the calls
+    after it in the same batch are already guarded by what it showed."""
+    breaker.record(permit, ENGINE_OUTCOMES[result.outcome], duration_ms / 1000)
+
+
 def record(outcomes: list[Outcome], *, token: str, node) -> list[Outcome]:
+    """After each batch: everything durable, then what follows from it."""
     applied = apply_outcomes(outcomes, token=token, node=node.name)
     delivered_pairs = [
         (o.route_id, o.event.pk)

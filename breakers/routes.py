@@ -7,7 +7,7 @@ from typing import Any
 from django.db import transaction
 
 from breakers.handlers import python_handler_allowed, webhook_host_allowed
-from breakers.models import Route
+from breakers.models import CircuitBreaker, Route
 from controlplane import audit
 
 ROUTE_FIELDS = [
@@ -19,6 +19,7 @@ ROUTE_FIELDS = [
     "timeout_seconds",
     "max_attempts",
     "enabled",
+    "when_open",
 ]
 
 
@@ -37,6 +38,7 @@ def target_error(kind: str, target: str) -> str | None:
 def create_route(*, actor: Any, **fields: Any) -> Route:
     with transaction.atomic():
         route = Route.objects.create(**fields)
+        CircuitBreaker.objects.create(route=route)
         audit.record(actor, "route.create", route, after=audit.snapshot(route, ROUTE_FIELDS))
     return route
 

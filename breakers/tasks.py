@@ -30,3 +30,10 @@ def demo_traffic_task() -> int:
     from breakers.demo import emit_traffic
 
     return emit_traffic()
+
+
+@shared_task(name="breakers.recompute_thresholds")
+def recompute_thresholds_task() -> int:
+    from breakers.dynamic import recompute_all
+
+    return recompute_all()

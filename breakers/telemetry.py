@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from opentelemetry import trace
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 tracer = trace.get_tracer("controlplane.dispatch")
 
@@ -39,3 +39,52 @@ def delivery_attributes(event, route_name: str, attempt: int) -> dict:
         "controlplane.attempt": attempt,
         "controlplane.replay": event.is_replay,
     }
+
+
+# --- breakers (layer 5) ------------------------------------------------------------------------
+
+STATE_VALUES = {
+    "closed": 0,
+    "half_open": 1,
+    "open": 2,
+    "forced_open": 3,
+    "forced_closed": 4,
+    "disabled": 5,
+}
+BREAKER_STATE = Gauge(
+    "controlplane_breaker_state",
+    "Breaker state: 0 closed, 1 half-open, 2 open, 3 forced open, 4 forced closed, 5 disabled.",
+    ["breaker"],
+    multiprocess_mode="mostrecent",
+)
+BREAKER_TRANSITIONS = Counter(
+    "controlplane_breaker_transitions_total",
+    "Breaker state transitions, counted by the process that made them.",
+    ["breaker", "from_state", "to_state"],
+)
+BREAKER_REJECTED = Counter(
+    "controlplane_breaker_rejected_calls_total",
+    "Calls not made because the breaker was open.",
+    ["breaker"],
+)
+
+
+def observe_transition(t, *, local: bool) -> None:
+    BREAKER_STATE.labels(t.name).set(STATE_VALUES.get(t.to_state.value.lower(), -1))
+    if not local:
+        return
+    BREAKER_TRANSITIONS.labels(t.name, t.from_state.value.lower(), t.to_state.value.lower()).inc()
+    attributes = {
+        "circuit.breaker.name": t.name,
+        "state.from": t.from_state.value,
+        "state.to": t.to_state.value,
+        "circuit.breaker.reason": t.reason,
+        "circuit.breaker.failure_rate": t.failure_rate,
+        "circuit.breaker.calls": t.calls,
+    }
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.add_event("circuit_state_transition", attributes)
+    else:
+        with tracer.start_as_current_span("circuit_breaker transition") as own:
+            own.add_event("circuit_state_transition", attributes)

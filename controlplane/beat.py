@@ -6,4 +6,12 @@ BEAT_SCHEDULE = {
     "relay-sweep": {"task": "breakers.sweep", "schedule": settings.SWEEP_SECONDS},
     "purge-attempts": {"task": "replay.purge_attempts", "schedule": 3600.0},
     "demo-traffic": {"task": "breakers.demo_traffic", "schedule": 2.0},
+    "dynamic-thresholds": {
+        "task": "breakers.recompute_thresholds",
+        "schedule": settings.DYNAMIC_RECOMPUTE_SECONDS,
+    },
+    # --- Budgets ---
+    "budgets-evaluate-alerts": {"task": "budgets.evaluate_alerts", "schedule": 60.0},
+    "budgets-expire-decisions": {"task": "budgets.expire_decisions", "schedule": 60.0},
+    "budgets-purge-ledger": {"task": "budgets.purge_ledger", "schedule": 3600.0},
 }

@@ -303,3 +303,7 @@ BUDGETS_WEBHOOK_TIMEOUT_SECONDS = env_float("BUDGETS_WEBHOOK_TIMEOUT_SECONDS", 5
 BUDGETS_EXTERNAL_MAX_AGE_DAYS = env_int("BUDGETS_EXTERNAL_MAX_AGE_DAYS", 7, minimum=1)
 # The demo downstream (/demo/) and demo traffic: on for development, off in production.
 DEMO_ENABLED = env_bool("CONTROLPLANE_DEMO", not PRODUCTION)
+
+# --- Breakers ---------------------------------------------------------------------------------
+PROMETHEUS_URL = env_str("PROMETHEUS_URL").rstrip("/")
+DYNAMIC_RECOMPUTE_SECONDS = env_float("CONTROLPLANE_DYNAMIC_RECOMPUTE_SECONDS", 30.0, minimum=1)

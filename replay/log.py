@@ -35,7 +35,7 @@ def claim_events(pks: list[int], *, token: str, node: str) -> list[Event]:
         claim_token=token,
         claimed_by=node,
         claimed_until=now + timedelta(seconds=settings.CLAIM_SECONDS),
-        claims=F("claims") + 1,
+        claims=F("claims") + 1,  # reset when an outcome is written; see release_lost_claims
     )
     if not claimed:
         return []
@@ -90,6 +90,7 @@ def apply_outcomes(outcomes: list[Outcome], *, token: str, node: str) -> list[Ou
                 "claim_token": "",
                 "claimed_until": None,
                 "route_id": o.route_id,
+                "claims": 0,  # the claim ended normally: `claims` counts only lost ones in a row
             }
             if o.counts_as_attempt:
                 fields["attempts"] = F("attempts") + 1

@@ -124,23 +124,26 @@ def test_handlers(settings):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_route_table_and_node():
+def _fresh_route_table_breakers_and_node():
+    from breakers.guard import forget_guard
     from breakers.nodes import forget_current_node
     from breakers.routing import forget_routes
 
     forget_routes()
     yield
     forget_current_node()
+    forget_guard()
 
 
 @pytest.fixture(autouse=True)
-def _no_idempotency_keys_from_earlier_runs():
+def _no_redis_keys_from_earlier_runs():
     """Test databases restart their ids; keys from an earlier run would name other events."""
     from controlplane.redis import get_redis
 
     client = get_redis()
     if client is not None:
-        keys = list(client.scan_iter("cp:idem:*", count=1000))
-        if keys:
-            client.delete(*keys)
+        for pattern in ("cp:idem:*", "cp:breaker:*"):
+            keys = list(client.scan_iter(pattern, count=1000))
+            if keys:
+                client.delete(*keys)
     yield
