@@ -60,6 +60,20 @@ class Guard:
         self.lock = threading.Lock()
         self.stamp: object = None
         self.checked = 0.0
+        self.stopped = threading.Event()
+        # Operator changes must reach this worker even while no event flows through it.
+        threading.Thread(target=self._refresher, name="breaker-refresh", daemon=True).start()
+
+    def _refresher(self) -> None:
+        while not self.stopped.wait(settings.ROUTE_REFRESH_SECONDS):
+            if not self.breakers:
+                continue
+            try:
+                self.refresh_if_due()
+            except Exception:  # the database may blink; the next round tries again
+                log.exception("breaker refresh failed")
+            finally:
+                connection.close()
 
     def breaker(self, route) -> Breaker:
         self.refresh_if_due()
@@ -81,6 +95,8 @@ class Guard:
         if now - self.checked < settings.ROUTE_REFRESH_SECONDS:
             return
         with self.lock:
+            if now - self.checked < settings.ROUTE_REFRESH_SECONDS:
+                return  # another thread refreshed while we waited for the lock
             self.checked = now
             stamp = CircuitBreaker.objects.aggregate(at=Max("updated_at"))["at"]
             if stamp == self.stamp and set(self.rows) >= set(self.breakers):
@@ -170,6 +186,7 @@ def forget_guard() -> None:
     global _guard
     with _guard_lock:
         if _guard is not None:
+            _guard.stopped.set()
             for breaker in _guard.breakers.values():
                 breaker.close()
             close = getattr(_guard.store, "close", None)
