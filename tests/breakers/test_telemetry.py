@@ -62,3 +62,46 @@ def test_outcomes_are_counted_per_route_and_class(checkout, operator, target):
         "controlplane_delivery_seconds_count", {"route": "checkout-route", "priority": "LOW"}
     )
     assert count and count >= 1
+
+
+def test_a_transition_is_a_span_event_and_a_metric(checkout, operator, target, spans, settings):
+    from breakers.models import CircuitBreaker
+
+    settings.ROUTE_REFRESH_SECONDS = 0.01
+    route = make_route(checkout, operator, target=target.url)
+    CircuitBreaker.objects.filter(route=route).update(config={"consecutive_failures": 2})
+    target.default_status = 503
+    before = (
+        REGISTRY.get_sample_value(
+            "controlplane_breaker_transitions_total",
+            {"breaker": "checkout-route", "from_state": "closed", "to_state": "open"},
+        )
+        or 0
+    )
+    ingest_events([event_body(f"o-{i}") for i in range(4)])
+    dispatch_events(list(Event.objects.values_list("pk", flat=True)))
+
+    def transition_events():
+        return [
+            e
+            for s in spans.get_finished_spans()
+            for e in s.events
+            if e.name == "circuit_state_transition"
+        ]
+
+    import time
+
+    deadline = time.monotonic() + 5
+    while not transition_events() and time.monotonic() < deadline:
+        time.sleep(0.05)  # with Redis the trip is made by the store's flush thread
+    [event] = transition_events()
+    assert event.attributes["circuit.breaker.name"] == "checkout-route"
+    assert (event.attributes["state.from"], event.attributes["state.to"]) == ("CLOSED", "OPEN")
+    after = REGISTRY.get_sample_value(
+        "controlplane_breaker_transitions_total",
+        {"breaker": "checkout-route", "from_state": "closed", "to_state": "open"},
+    )
+    assert after == before + 1
+    assert (
+        REGISTRY.get_sample_value("controlplane_breaker_state", {"breaker": "checkout-route"}) == 2
+    )
