@@ -12,7 +12,8 @@ from decimal import Decimal
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -34,6 +35,7 @@ def invalid(exc: InvalidInput) -> ValidationError:
     return ValidationError({exc.field: [str(exc)]})
 
 
+@extend_schema_field(OpenApiTypes.NUMBER)
 class RatioField(serializers.Field):
     """A number given as JSON number or string, kept exact (Decimal); shown as a number."""
 

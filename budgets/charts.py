@@ -15,7 +15,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 W, H = 720, 240
-PAD_L, PAD_R, PAD_T, PAD_B = 52, 16, 14, 28
+PAD_L, PAD_R, PAD_T, PAD_B = 52, 16, 26, 28
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def line_chart(
     legend_x = PAD_L + 8
     for s in series:
         parts.append(
-            f'<text class="legend {escape(s.css)}" x="{legend_x}" y="{PAD_T + 12}">'
+            f'<text class="legend {escape(s.css)}" x="{legend_x}" y="{PAD_T - 9}">'
             f"■ {escape(s.label)}</text>"
         )
         legend_x += 12 + 7 * len(s.label)
@@ -151,7 +151,8 @@ def graph_svg(
         for row, node in enumerate(members):
             where[node.id] = (10 + col * (box_w + gap_x), 10 + row * (box_h + gap_y))
     parts = [
-        f'<svg class="graph" viewBox="0 0 {width} {height}" role="img" '
+        f'<svg class="graph" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" '
         f'aria-label="{escape(title)}"><title>{escape(title)}</title>',
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
         'markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z"/>'

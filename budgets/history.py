@@ -72,7 +72,7 @@ def history(slo: SLO, figures: SloFigures) -> History:
         last_time, last_value = out.remaining[-1]
         out.remaining[-1] = (min(last_time, figures.end), last_value)
     out.thresholds = [
-        (f"{rule.name} {rule.burn_rate:g}x", rule.burn_rate)
+        (f"{rule.name} {rule.burn_rate:.3g}x", rule.burn_rate)
         for rule in alert_rules(figures.window_length)
     ]
     return out

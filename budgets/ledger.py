@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -199,27 +200,38 @@ def apply_deltas(deltas: dict[Delta, tuple[int, int]], slicing: dict[int, _Slici
 
 
 def _upsert(values: list[tuple], assignments: str, *, returning: bool) -> list[tuple]:
-    """One INSERT .. ON CONFLICT DO UPDATE per chunk; rows go in key order (no deadlocks)."""
+    """INSERT .. ON CONFLICT DO UPDATE of rows in key order (so writers never deadlock).
+
+    Postgres gets the rows as seven arrays (``unnest``): one small statement whatever the
+    batch. SQLite gets chunks of VALUES rows.
+    """
     quote = connection.ops.quote_name
     table = quote(_TABLE)
-    adapt = connection.ops.adapt_datetimefield_value
+    columns = "(slo_id, label, granularity, bucket, good, total, bad_slices)"
+    conflict = (
+        "ON CONFLICT (slo_id, label, granularity, bucket) DO UPDATE SET "
+        + assignments.format(t=table)
+    )
+    tail = " RETURNING slo_id, label, granularity, bucket, good, total" if returning else ""
     out: list[tuple] = []
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            arrays = [list(column) for column in zip(*values, strict=True)]
+            cursor.execute(
+                f"INSERT INTO {table} {columns} SELECT * FROM unnest(%s::bigint[], "
+                "%s::varchar[], %s::varchar[], %s::timestamptz[], %s::bigint[], %s::bigint[], "
+                f"%s::integer[]) AS u ORDER BY 1, 2, 3, 4 {conflict}{tail}",
+                arrays,
+            )
+            return cursor.fetchall() if returning else out
+        adapt = connection.ops.adapt_datetimefield_value
         for offset in range(0, len(values), _CHUNK):
             chunk = values[offset : offset + _CHUNK]
             params: list = []
             for slo_id, label, granularity, bucket, good, total, bad_slices in chunk:
                 params += [slo_id, label, granularity, adapt(bucket), good, total, bad_slices]
-            sql = (
-                f"INSERT INTO {table} "
-                "(slo_id, label, granularity, bucket, good, total, bad_slices) "
-                f"VALUES {', '.join(['(%s, %s, %s, %s, %s, %s, %s)'] * len(chunk))} "
-                f"ON CONFLICT (slo_id, label, granularity, bucket) DO UPDATE SET "
-                f"{assignments.format(t=table)}"
-            )
-            if returning:
-                sql += " RETURNING slo_id, label, granularity, bucket, good, total"
-            cursor.execute(sql, params)
+            rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+            cursor.execute(f"INSERT INTO {table} {columns} VALUES {rows} {conflict}{tail}", params)
             if returning:
                 out.extend(cursor.fetchall())
     return out
@@ -362,13 +374,17 @@ def read_counts(spans: Iterable[Span], *, label: str = "") -> dict[Span, Counts]
         index.append((start, end))
     if not selects:
         return result
-    with connection.cursor() as cursor:
+    postgres = connection.vendor == "postgresql"
+    with transaction.atomic() if postgres else nullcontext(), connection.cursor() as cursor:
+        if postgres:
+            # A few hundred index rows per SLO: Postgres's cost model sometimes picks a
+            # parallel plan for it, whose worker start-up costs more than the whole scan.
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         cursor.execute(" UNION ALL ".join(selects), params)
-        for grp, slo_id, good, total, bad_slices in cursor.fetchall():
-            start, end = index[grp]
-            result[(slo_id, start, end)] = Counts(
-                int(good or 0), int(total or 0), int(bad_slices or 0)
-            )
+        rows = cursor.fetchall()
+    for grp, slo_id, good, total, bad_slices in rows:
+        start, end = index[grp]
+        result[(slo_id, start, end)] = Counts(int(good or 0), int(total or 0), int(bad_slices or 0))
     return result
 
 

@@ -76,20 +76,27 @@ def _exact(value: object, field: str) -> Fraction:
     return Fraction(repr(as_float))  # shortest decimal that round-trips
 
 
-def validate_target(target: Number, field: str = "target") -> float:
-    """Return ``target`` as a float after checking 0.99 <= target <= 0.999999."""
+_MIN_EXACT, _MAX_EXACT = Fraction(MIN_TARGET), Fraction(MAX_TARGET)
+
+
+def _exact_target(target: Number, field: str = "target") -> Fraction:
+    """The target's exact value, after checking 0.99 <= target <= 0.999999."""
     exact = _exact(target, field)
-    if not Fraction(MIN_TARGET) <= exact <= Fraction(MAX_TARGET):
+    if not _MIN_EXACT <= exact <= _MAX_EXACT:
         raise InvalidInput(
             field, f"must be between {MIN_TARGET} and {MAX_TARGET} inclusive, got {target}"
         )
-    return float(exact)
+    return exact
+
+
+def validate_target(target: Number, field: str = "target") -> float:
+    """Return ``target`` as a float after checking 0.99 <= target <= 0.999999."""
+    return float(_exact_target(target, field))
 
 
 def error_budget(target: Number) -> float:
     """The allowed error ratio, ``1 - target``, computed exactly (1 - 0.999 == 0.001)."""
-    validate_target(target)
-    return float(1 - _exact(target, "target"))
+    return float(1 - _exact_target(target))
 
 
 def _validate_count(value: object, field: str) -> int:
@@ -171,17 +178,18 @@ class BudgetStatus:
 
 def budget_status(good: int, total: int, target: Number) -> BudgetStatus:
     """Budget consumed / remaining for ``good`` of ``total`` events against ``target``."""
-    validate_target(target)
+    exact_target = _exact_target(target)
     good, total = validate_counts(good, total)
-    budget = error_budget(target)
+    exact_budget = 1 - exact_target
+    budget = float(exact_budget)
     bad = total - good
     if total == 0:
         error_ratio, consumed = 0.0, 0.0
     else:
         error_ratio = bad / total
-        consumed = float(Fraction(bad, total) / (1 - _exact(target, "target")))
+        consumed = float(Fraction(bad, total) / exact_budget)
     return BudgetStatus(
-        target=float(_exact(target, "target")),
+        target=float(exact_target),
         good=good,
         total=total,
         bad=bad,
@@ -395,7 +403,7 @@ def timeslice_tally_status(
     For a ledger that keeps bad-slice counts rather than every slice; slices not counted as
     bad are good (including those without events).
     """
-    validate_target(target)
+    exact_target = _exact_target(target)
     _validate_positive_duration(slice_length, "slice_length")
     exact_slice_target = _validate_slice_target(slice_target)
     total_slices = _validate_count(total_slices, "total_slices")
@@ -405,10 +413,10 @@ def timeslice_tally_status(
             "bad_slices", f"({bad_slices}) must not exceed total_slices ({total_slices})"
         )
     good_slices = total_slices - bad_slices
-    exact_budget = 1 - _exact(target, "target")
+    exact_budget = 1 - exact_target
     consumed = float(Fraction(bad_slices, total_slices) / exact_budget) if total_slices else 0.0
     return TimesliceStatus(
-        target=float(_exact(target, "target")),
+        target=float(exact_target),
         slice_target=float(exact_slice_target),
         slice_length=slice_length,
         good_slices=good_slices,

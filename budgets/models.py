@@ -114,7 +114,8 @@ class LedgerBucket(models.Model):
         DAY = "d", "Day"
         SLICE = "s", "Slice"
 
-    slo = models.ForeignKey(SLO, on_delete=models.CASCADE, related_name="+")
+    # no index of its own: the unique constraint's index leads with slo
+    slo = models.ForeignKey(SLO, on_delete=models.CASCADE, related_name="+", db_index=False)
     label = models.CharField(max_length=64, blank=True, default="")
     granularity = models.CharField(max_length=1, choices=Granularity.choices)
     bucket = models.DateTimeField()
@@ -140,7 +141,9 @@ class ExternalCount(models.Model):
     retried push never counts twice.
     """
 
-    slo = models.ForeignKey(SLO, on_delete=models.CASCADE, related_name="external_counts")
+    slo = models.ForeignKey(
+        SLO, on_delete=models.CASCADE, related_name="external_counts", db_index=False
+    )
     bucket = models.DateTimeField()
     source = models.CharField(max_length=100)
     label = models.CharField(max_length=64, blank=True, default="")

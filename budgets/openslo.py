@@ -289,6 +289,10 @@ def _slo_fields(doc: _Doc, slis: dict[str, _Doc]) -> tuple[str, dict[str, Any]]:
     metadata = doc.body.get("metadata") or {}
     fields["display_name"] = str(metadata.get("displayName", ""))[:200]
     fields["description"] = str(spec.get("description", ""))
+    try:
+        slos.clean_fields(fields)  # the same checks as the API, named in OpenSLO terms
+    except InvalidInput as exc:
+        raise doc.fail(_openslo_field(exc.field), exc.problem) from None
     service = str(spec.get("service", ""))
     if not service:
         raise doc.fail("spec.service", "is required")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 from budgets import conf
@@ -54,6 +55,15 @@ def window_span(slo: SLO, now: datetime) -> tuple[datetime, datetime]:
     return window_bounds(slo.window_spec, slo_end(slo, now))
 
 
+def exact_target(slo: SLO) -> Fraction:
+    """The SLO's target as an exact fraction (converted once per SLO object)."""
+    cached = getattr(slo, "_exact_target", None)
+    if cached is None or cached[0] != slo.target:
+        cached = (slo.target, Fraction(slo.target))
+        slo._exact_target = cached
+    return cached[1]
+
+
 def span_burn_rate(slo: SLO, counts: Counts, span: timedelta) -> float:
     """Burn rate over a span: error ratio / (1 - target), or bad-slice ratio for timeslices."""
     if slo.is_timeslices:
@@ -64,9 +74,9 @@ def span_burn_rate(slo: SLO, counts: Counts, span: timedelta) -> float:
             slices,
             slice_length=slo.slice_length,
             slice_target=slo.slice_target,
-            target=slo.target,
+            target=exact_target(slo),
         ).burn_rate
-    return budget_status(counts.good, counts.total, slo.target).burn_rate
+    return budget_status(counts.good, counts.total, exact_target(slo)).burn_rate
 
 
 @dataclass(frozen=True)
@@ -161,18 +171,22 @@ def _figures(
         elapsed_slices = (end - start) // step
         bad = min(window.bad_slices, elapsed_slices)
         status = timeslice_tally_status(
-            bad, total_slices, slice_length=step, slice_target=slo.slice_target, target=slo.target
+            bad,
+            total_slices,
+            slice_length=step,
+            slice_target=slo.slice_target,
+            target=exact_target(slo),
         )
         consumed = status.consumed
         burn = span_burn_rate(slo, window, end - start) if elapsed_slices else 0.0
         sli = (elapsed_slices - bad) / elapsed_slices if elapsed_slices else 1.0
         extra = {"bad_slices": bad, "total_slices": total_slices}
     else:
-        status = budget_status(window.good, window.total, slo.target)
+        status = budget_status(window.good, window.total, exact_target(slo))
         burn = status.burn_rate
         if spec.is_calendar:
             consumed = budget_pacing(
-                window.good, window.total, slo.target, elapsed=elapsed
+                window.good, window.total, exact_target(slo), elapsed=elapsed
             ).consumed
         else:
             consumed = status.consumed

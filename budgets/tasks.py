@@ -1,7 +1,8 @@
 """Celery tasks of the budgets app (thin: they call the domain functions).
 
-Beat runs ``budgets.evaluate_alerts`` and ``budgets.expire_decisions`` every minute and
-``budgets.purge_ledger`` hourly (controlplane/beat.py).
+They run on the default queue ("celery"). Beat runs ``budgets.evaluate_alerts`` and
+``budgets.expire_decisions`` every minute and ``budgets.purge_ledger`` hourly
+(controlplane/beat.py).
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ from celery import shared_task
 from django.utils import timezone
 
 from budgets import alerts, gates, ledger
-from controlplane.queues import Queue
 
 log = logging.getLogger(__name__)
 NOTIFY_MAX_RETRIES = 5
 
 
-@shared_task(name="budgets.evaluate_alerts", queue=Queue.DEFAULT.value)
+@shared_task(name="budgets.evaluate_alerts")
 def evaluate_alerts() -> dict:
     transitions = alerts.evaluate_all(timezone.now())
     return {
@@ -30,7 +30,6 @@ def evaluate_alerts() -> dict:
 @shared_task(
     name="budgets.notify_alert",
     bind=True,
-    queue=Queue.DEFAULT.value,
     max_retries=NOTIFY_MAX_RETRIES,
 )
 def notify_alert(self, alert_id: int, hook_id: int, state: str) -> str:
@@ -44,11 +43,11 @@ def notify_alert(self, alert_id: int, hook_id: int, state: str) -> str:
         raise self.retry(exc=exc, countdown=2**self.request.retries) from exc
 
 
-@shared_task(name="budgets.expire_decisions", queue=Queue.DEFAULT.value)
+@shared_task(name="budgets.expire_decisions")
 def expire_decisions() -> int:
     return gates.expire_due(timezone.now())
 
 
-@shared_task(name="budgets.purge_ledger", queue=Queue.DEFAULT.value)
+@shared_task(name="budgets.purge_ledger")
 def purge_ledger() -> dict:
     return ledger.purge(timezone.now())

@@ -49,10 +49,16 @@ def span(value: timedelta | None) -> str:
     if days >= 365:
         return "over a year"
     if days:
-        return f"{days} d {hours} h"
+        return f"{days} d {hours} h" if hours else f"{days} d"
     if hours:
-        return f"{hours} h {minutes} min"
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
     return f"{max(minutes, 1)} min"
+
+
+@register.filter
+def seconds(value) -> str:
+    """A number of seconds as span() writes it."""
+    return span(timedelta(seconds=int(value))) if value is not None else "—"
 
 
 @register.filter
