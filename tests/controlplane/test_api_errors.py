@@ -6,10 +6,12 @@ from __future__ import annotations
 import logging
 
 import pytest
+from rest_framework import serializers
 
 from controlplane import services, tokens
 from controlplane.models import ApiToken, Service
 from controlplane.observability import request_id_var
+from controlplane.serializers import StrictSerializer
 
 pytestmark = [pytest.mark.django_db, pytest.mark.smoke]
 
@@ -38,6 +40,27 @@ def test_the_audit_filters_still_filter(admin):
     assert api.get("/api/v1/audit/?action=").json()["count"] >= 2  # blank: no filter
     too_long = api.get("/api/v1/audit/?object_id=" + "x" * 101)
     assert too_long.status_code == 400 and "object_id" in too_long.json()["errors"]
+
+
+class LookupAndPayload(StrictSerializer):
+    service = serializers.SlugRelatedField(slug_field="slug", queryset=Service.objects.all())
+    payload = serializers.JSONField(required=False)
+
+
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ({"service": "pay\x00"}, "service"),  # a lookup: PostgreSQL fails on NUL
+        ({"service": "pay", "payload": {"a": ["ok", "b\x00"]}}, "payload"),  # jsonb refuses it
+        ({"service": "pay", "payload": {"k\x00": 1}}, "payload"),
+    ],
+)
+def test_the_strict_bases_refuse_a_nul_anywhere_naming_the_field(operator, data, field):
+    services.create_service(actor=operator.user, slug="pay", name="Pay", team="t")
+    serializer = LookupAndPayload(data=data)
+    assert not serializer.is_valid()
+    assert serializer.errors == {field: ["Null characters are not allowed."]}
+    assert LookupAndPayload(data={"service": "pay", "payload": {"a": [1, "ok"]}}).is_valid()
 
 
 def test_deeply_nested_json_is_400_not_500(operator):
