@@ -9,9 +9,11 @@ from collections import defaultdict
 from functools import partial
 
 from django.db import transaction
+from django.utils import timezone
 
 from breakers.engine import Outcome as EngineOutcome
 from breakers.telemetry import DELIVERY_SECONDS, INGEST_TO_DELIVERED_SECONDS, OUTCOMES
+from budgets.ledger import record_outcomes
 from replay import idempotency
 from replay.enqueue import enqueue_dispatch
 from replay.log import Outcome, apply_outcomes
@@ -56,6 +58,7 @@ def record(outcomes: list[Outcome], *, token: str, node) -> list[Outcome]:
     idempotency.settle(delivered_pairs, released_pairs)
     _schedule_again(applied)
     _observe(applied)
+    _feed_ledger(applied)
     node.delivered += len(delivered_pairs)
     return applied
 
@@ -69,6 +72,28 @@ def _schedule_again(applied: list[Outcome]) -> None:
             by_delay[round(delay, 2)].append((o.event.pk, o.event.priority))
     for delay, events in by_delay.items():
         transaction.on_commit(partial(enqueue_dispatch, events, countdown=delay))
+
+
+def _feed_ledger(applied: list[Outcome]) -> None:
+    """Final outcomes feed the services' SLOs: delivered is good (its latency is receipt to
+    delivery, what the service's users wait for), dead is bad. Retries and deferrals are not
+    outcomes yet; a duplicate was counted when it was delivered."""
+    now = timezone.now()
+    final = []
+    for o in applied:
+        if o.attempt_outcome == DeliveryAttempt.Outcome.DUPLICATE:
+            continue
+        if o.status == S.DELIVERED:
+            latency_ms = (o.started_at - o.event.received_at).total_seconds() * 1000 + o.duration_ms
+            final.append((o.event.service_id, now, True, max(latency_ms, 0.0)))
+        elif o.status == S.DEAD:
+            final.append((o.event.service_id, now, False, o.duration_ms))
+    if not final:
+        return
+    try:
+        record_outcomes(final)
+    except Exception:  # the outcome itself is committed; losing SLI counts is logged, not fatal
+        log.exception("could not record %d outcomes in the SLI ledger", len(final))
 
 
 def _observe(applied: list[Outcome]) -> None:
