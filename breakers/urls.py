@@ -2,10 +2,14 @@
 
 from django.urls import path
 
-from breakers import views
+from breakers import board, views
 
 app_name = "breakers"
 urlpatterns = [
+    path("breakers/", board.board, name="board"),
+    path("breakers/<slug:name>/", board.detail, name="detail"),
+    path("breakers/<slug:name>/force", board.force, name="force"),
+    path("breakers/<slug:name>/thresholds", board.thresholds, name="thresholds"),
     path("routes/", views.route_list, name="routes"),
     path("routes/<slug:name>/toggle", views.route_toggle, name="route-toggle"),
     path("nodes/", views.node_list, name="nodes"),

@@ -1,0 +1,313 @@
+"""The breaker board: every breaker at a glance (a partial polled while the tab is visible),
+and one breaker's page with its timeline, charts and the operator's controls.
+
+Every change goes through breakers.control, which audits it; running workers pick it up
+within ROUTE_REFRESH_SECONDS. The board costs a fixed number of queries whatever the number
+of breakers: the breakers with the id of their last transition, those transitions, the
+5-minute figures and the 60-minute series (one grouped query each).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from breakers import control
+from breakers.charts import Band, sparkline, timeline
+from breakers.engine import BreakerConfig
+from breakers.forms import MODES, ForceForm, ThresholdsForm, add_engine_error
+from breakers.guard import effective_config
+from breakers.models import BreakerTransition, CircuitBreaker
+from breakers.stats import failure_series, recent_stats
+from budgets import charts as budget_charts
+from controlplane.roles import Role
+from controlplane.views import require_role
+
+STATS_MINUTES = 5
+SERIES_MINUTES = 60
+TIMELINE_SPAN = timedelta(hours=24)
+TIMELINE_MIN_SPAN = timedelta(hours=1)  # a younger history is drawn over the last hour
+MAX_BANDS = 1000
+TRANSITIONS_SHOWN = 100
+STATE_CSS = {
+    "closed": "good",
+    "half_open": "warn",
+    "open": "bad",
+    "forced_open": "grey",
+    "forced_closed": "grey",
+    "disabled": "grey",
+}
+NO_STATS = {"calls": 0, "failures": 0, "rejected": 0, "failure_rate": 0.0}
+MODE_LABELS = dict(MODES)
+
+
+def breakers_queryset() -> QuerySet[CircuitBreaker]:
+    return CircuitBreaker.objects.select_related("route__service")
+
+
+def safe_config(breaker: CircuitBreaker) -> BreakerConfig:
+    try:
+        return effective_config(breaker)
+    except ValueError:  # written before validation existed: the workers keep it out too
+        return BreakerConfig()
+
+
+def status_of(breaker: CircuitBreaker) -> dict[str, str]:
+    """The state to show: the operator's forced state as soon as it is set (workers apply it
+    within seconds), else the state the workers last reported."""
+    if breaker.forced_state:
+        state = breaker.forced_state
+        note = f"by {breaker.forced_by}" if breaker.forced_by else ""
+        if breaker.state != state:
+            note += f" (workers still report {breaker.state.replace('_', ' ')})"
+    else:
+        state = breaker.state
+        note = "returning to automatic" if state in CircuitBreaker.Forced.values else ""
+    return {
+        "state": state,
+        "label": state.replace("_", " "),
+        "css": STATE_CSS.get(state, "grey"),
+        "note": note.strip(),
+    }
+
+
+def dynamic_of(breaker: CircuitBreaker) -> dict[str, Any] | None:
+    if not breaker.dynamic_field:
+        return None
+    sources = {
+        "samples": f"mean + {breaker.dynamic_k:g}σ of the last {breaker.dynamic_window_s} s",
+        "prometheus": f"Prometheus, mean + {breaker.dynamic_k:g}σ",
+        "push": "pushed through the API",
+    }
+    return {
+        "field": breaker.dynamic_field,
+        "label": breaker.get_dynamic_field_display(),
+        "value": breaker.dynamic_value,
+        "value_text": "" if breaker.dynamic_value is None else f"{breaker.dynamic_value:.4g}",
+        "source": breaker.dynamic_source,
+        "source_label": sources.get(breaker.dynamic_source, breaker.dynamic_source),
+        "at": breaker.dynamic_computed_at,
+    }
+
+
+def rate_points(series: list[tuple[datetime, int, int]]) -> list[float | None]:
+    return [100.0 * failures / calls if calls else None for _, calls, failures in series]
+
+
+def state_context(breaker: CircuitBreaker, stats: dict | None = None) -> dict[str, Any]:
+    if stats is None:
+        stats = recent_stats([breaker.route_id], minutes=STATS_MINUTES).get(breaker.route_id)
+    config = safe_config(breaker)
+    stats = stats or NO_STATS
+    threshold = config.failure_rate_threshold
+    return {
+        "breaker": breaker,
+        "status": status_of(breaker),
+        "stats": stats,
+        "rate_css": "bad"
+        if threshold and stats["calls"] and stats["failure_rate"] >= threshold
+        else "",
+        "dynamic": dynamic_of(breaker),
+        "config": config,
+    }
+
+
+# --------------------------------------------------------------------------- the board
+
+
+def board_rows(now: datetime | None = None) -> list[dict[str, Any]]:
+    last = (
+        BreakerTransition.objects.filter(breaker=OuterRef("pk")).order_by("-at", "-pk").values("pk")
+    )
+    breakers = list(breakers_queryset().annotate(last_transition_id=Subquery(last[:1])))
+    ids = [b.last_transition_id for b in breakers if b.last_transition_id]
+    transitions = BreakerTransition.objects.in_bulk(ids) if ids else {}
+    route_ids = [b.route_id for b in breakers]
+    stats = recent_stats(route_ids, minutes=STATS_MINUTES) if route_ids else {}
+    series = failure_series(route_ids, minutes=SERIES_MINUTES, now=now) if route_ids else {}
+    rows = []
+    for breaker in breakers:
+        context = state_context(breaker, stats.get(breaker.route_id, NO_STATS))
+        points = rate_points(series.get(breaker.route_id, []))
+        context["last"] = transitions.get(breaker.last_transition_id)
+        context["spark"] = sparkline(
+            points,
+            threshold=context["config"].failure_rate_threshold,
+            title=f"Failure rate of {breaker.route.name}, last {SERIES_MINUTES} min, per minute",
+        )
+        rows.append(context)
+    return rows
+
+
+@require_GET
+def board(request: HttpRequest) -> HttpResponse:
+    require_role(request, Role.VIEWER)
+    context = {"rows": board_rows(), "minutes": STATS_MINUTES, "series_minutes": SERIES_MINUTES}
+    template = "breakers/partials/board_table.html" if request.htmx else "breakers/board.html"
+    return render(request, template, context)
+
+
+# --------------------------------------------------------------------------- one breaker
+
+
+def timeline_bands(breaker: CircuitBreaker, now: datetime) -> tuple[list[Band], datetime]:
+    """Bands over the last 24 h, or over the history when it is younger (at least an hour).
+    One band per transition, plus a lead band for the state before the first one shown."""
+    window_start = now - TIMELINE_SPAN
+    newest_first = list(
+        breaker.transitions.filter(at__gte=window_start, at__lte=now)
+        .order_by("-at", "-pk")
+        .only("from_state", "to_state", "reason", "at")[: MAX_BANDS + 1]
+    )
+    capped = len(newest_first) > MAX_BANDS
+    rows = newest_first[:MAX_BANDS][::-1]
+    if not rows:
+        return [Band(breaker.state, window_start, now)], window_start
+    older = capped or breaker.transitions.filter(at__lt=window_start).exists()
+    start = window_start if older else min(rows[0].at, now - TIMELINE_MIN_SPAN)
+    bands = []
+    if start < rows[0].at:
+        bands.append(Band(rows[0].from_state, start, rows[0].at))
+    for index, row in enumerate(rows):
+        end = rows[index + 1].at if index + 1 < len(rows) else now
+        bands.append(Band(row.to_state, row.at, end, note=row.reason, at=row.at))
+    return bands, start
+
+
+def config_rows(breaker: CircuitBreaker) -> list[dict[str, Any]]:
+    """Each setting's effective value and where it comes from."""
+    defaults = BreakerConfig().to_dict()
+    overrides = breaker.config or {}
+    rows = []
+    for name, value in safe_config(breaker).to_dict().items():
+        if name == breaker.dynamic_field and breaker.dynamic_value is not None:
+            source = f"dynamic ({breaker.dynamic_source or 'computed'})"
+        elif name in overrides:
+            source = "override"
+        else:
+            source = "default"
+        if isinstance(value, list):
+            value = ", ".join(value)
+        rows.append({"name": name, "value": value, "default": defaults[name], "source": source})
+    return rows
+
+
+def failure_chart(breaker: CircuitBreaker, config: BreakerConfig, now: datetime):
+    series = failure_series([breaker.route_id], minutes=SERIES_MINUTES, now=now)[breaker.route_id]
+    points = [(minute, 100.0 * failures / calls) for minute, calls, failures in series if calls]
+    references = []
+    if config.failure_rate_threshold is not None:
+        references.append(
+            (f"trips at {config.failure_rate_threshold:g}%", config.failure_rate_threshold)
+        )
+    chart = budget_charts.line_chart(
+        [budget_charts.Series("failure rate per minute", points, "failrate")],
+        x_start=series[0][0],
+        x_end=series[-1][0] + timedelta(minutes=1),
+        y_min=0.0,
+        y_max=100.0,
+        y_format="{:.0f}%",
+        references=references,
+        title=f"Failure rate of {breaker.route.name}, last {SERIES_MINUTES} minutes",
+    )
+    return chart, sum(c for _, c, _ in series)
+
+
+def render_detail(
+    request: HttpRequest,
+    breaker: CircuitBreaker,
+    *,
+    force_form: ForceForm | None = None,
+    thresholds_form: ThresholdsForm | None = None,
+) -> HttpResponse:
+    now = timezone.now()
+    context = state_context(breaker)
+    bands, start = timeline_bands(breaker, now)
+    chart, calls_hour = failure_chart(breaker, context["config"], now)
+    context.update(
+        {
+            "route": breaker.route,
+            "force_form": force_form or ForceForm(),
+            "modes": MODES,
+            "thresholds_form": thresholds_form
+            or ThresholdsForm(initial=ThresholdsForm.initial_for(breaker)),
+            "config_rows": config_rows(breaker),
+            "timeline": timeline(
+                bands, start=start, end=now, title=f"States of {breaker.route.name}"
+            ),
+            "timeline_start": start,
+            "now": now,
+            "failure_chart": chart,
+            "calls_hour": calls_hour,
+            "transitions": breaker.transitions.all()[:TRANSITIONS_SHOWN],
+            "transitions_shown": TRANSITIONS_SHOWN,
+            "minutes": STATS_MINUTES,
+            "series_minutes": SERIES_MINUTES,
+            "state_css": STATE_CSS,
+        }
+    )
+    return render(request, "breakers/breaker_detail.html", context)
+
+
+def controls_response(
+    request: HttpRequest, breaker: CircuitBreaker, form: ForceForm, notice: str = ""
+) -> HttpResponse:
+    context = {**state_context(breaker), "force_form": form, "modes": MODES, "notice": notice}
+    return render(request, "breakers/partials/breaker_controls.html", context)
+
+
+@require_GET
+def detail(request: HttpRequest, name: str) -> HttpResponse:
+    require_role(request, Role.VIEWER)
+    breaker = get_object_or_404(breakers_queryset(), route__name=name)
+    if request.htmx and request.GET.get("part") == "status":
+        return render(request, "breakers/partials/breaker_status.html", state_context(breaker))
+    return render_detail(request, breaker)
+
+
+@require_POST
+def force(request: HttpRequest, name: str) -> HttpResponse:
+    """Force open / closed / disabled, or back to automatic; a reason is required."""
+    require_role(request, Role.OPERATOR)
+    breaker = get_object_or_404(breakers_queryset(), route__name=name)
+    form = ForceForm(request.POST)
+    if form.is_valid():
+        mode, reason = form.cleaned_data["mode"], form.cleaned_data["reason"]
+        control.force_breaker(breaker, mode, actor=request.user, reason=reason)
+        notice = f"{MODE_LABELS[mode]}: done. Workers apply it within seconds."
+        if not request.htmx:
+            messages.success(request, notice)
+            return redirect("breakers:detail", name=name)
+        breaker = breakers_queryset().get(pk=breaker.pk)
+        return controls_response(request, breaker, ForceForm(), notice)
+    if request.htmx:
+        return controls_response(request, breaker, form)
+    return render_detail(request, breaker, force_form=form)
+
+
+@require_POST
+def thresholds(request: HttpRequest, name: str) -> HttpResponse:
+    """Edit thresholds and the dynamic setting; the engine validates the merged config."""
+    require_role(request, Role.OPERATOR)
+    breaker = get_object_or_404(breakers_queryset(), route__name=name)
+    form = ThresholdsForm(request.POST)
+    if form.is_valid():
+        changes, dynamic = form.changes(breaker)
+        if not changes and not dynamic:
+            messages.info(request, "Nothing changed.")
+            return redirect("breakers:detail", name=name)
+        try:
+            control.update_thresholds(breaker, changes, actor=request.user, dynamic=dynamic)
+        except ValueError as exc:
+            add_engine_error(form, exc)
+        else:
+            messages.success(request, "Thresholds saved. Workers apply them within seconds.")
+            return redirect("breakers:detail", name=name)
+    return render_detail(request, breaker, thresholds_form=form)

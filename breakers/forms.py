@@ -1,0 +1,197 @@
+"""Forms of the breaker pages and the admin. They check types and ranges; the engine's own
+rules (breakers.engine.BreakerConfig, through breakers.control) have the last word, and an
+error it raises ("field: message") is put on the field it names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from breakers.engine import BreakerConfig, WindowType
+from breakers.models import CircuitBreaker
+
+MODES = [
+    ("forced_open", "Force open"),
+    ("forced_closed", "Force closed"),
+    ("disabled", "Disable"),
+    ("automatic", "Back to automatic"),
+]
+
+CONFIG_FIELDS = [
+    "consecutive_failures",
+    "failure_rate_threshold",
+    "slow_call_rate_threshold",
+    "slow_call_duration_s",
+    "window_type",
+    "window_size",
+    "minimum_calls",
+    "open_wait_s",
+    "max_open_wait_s",
+    "half_open_max_probes",
+    "half_open_success_threshold",
+]
+DYNAMIC_FIELDS = ["dynamic_field", "dynamic_k", "dynamic_window_s", "dynamic_query"]
+
+
+def add_engine_error(form: forms.Form, exc: ValueError, default_field: str | None = None) -> None:
+    """Put an engine ValueError ("field: message") on the field it names, if the form has it."""
+    field, sep, message = str(exc).partition(": ")
+    if sep and field in form.fields:
+        form.add_error(field, message)
+    else:
+        form.add_error(default_field, str(exc))
+
+
+def stored_config(breaker: CircuitBreaker) -> dict[str, Any]:
+    """Defaults plus the row's overrides (the dynamic value is not part of it)."""
+    try:
+        return BreakerConfig.from_dict(breaker.config or {}).to_dict()
+    except ValueError:  # rows are validated on write; an old bad row shows the defaults
+        return BreakerConfig().to_dict()
+
+
+class ForceForm(forms.Form):
+    mode = forms.ChoiceField(choices=MODES)
+    reason = forms.CharField(
+        max_length=1000,
+        widget=forms.TextInput(attrs={"placeholder": "Why? (required, audited)", "size": 48}),
+    )
+
+
+class ThresholdsForm(forms.Form):
+    consecutive_failures = forms.IntegerField(
+        min_value=0, max_value=10_000, help_text="Failures in a row that trip it; 0 turns it off."
+    )
+    failure_rate_threshold = forms.FloatField(
+        label="Failure-rate threshold (%)",
+        required=False,
+        min_value=0,
+        max_value=100,
+        help_text="Percent; empty turns it off.",
+    )
+    slow_call_rate_threshold = forms.FloatField(
+        label="Slow-call-rate threshold (%)",
+        required=False,
+        min_value=0,
+        max_value=100,
+        help_text="Percent; empty turns it off.",
+    )
+    slow_call_duration_s = forms.FloatField(
+        label="Slow-call duration (s)",
+        min_value=0.001,
+        max_value=3600,
+        help_text="Seconds; a call this long is slow.",
+    )
+    window_type = forms.ChoiceField(
+        choices=[
+            (WindowType.COUNT.value, "count: the last N calls"),
+            (WindowType.TIME.value, "time: the last N seconds"),
+        ]
+    )
+    window_size = forms.IntegerField(
+        min_value=1,
+        max_value=10_000,
+        help_text="Calls (count, up to 10 000) or seconds (time, up to 3 600).",
+    )
+    minimum_calls = forms.IntegerField(
+        min_value=1,
+        max_value=10_000,
+        help_text="Rates are judged from this many calls; at most the size of a count window.",
+    )
+    open_wait_s = forms.FloatField(
+        label="Open wait (s)",
+        min_value=0.001,
+        max_value=3600,
+        help_text="Seconds of the first OPEN period.",
+    )
+    max_open_wait_s = forms.FloatField(
+        label="Max open wait (s)",
+        min_value=0.001,
+        max_value=86_400,
+        help_text="Cap of the backed-off OPEN period.",
+    )
+    half_open_max_probes = forms.IntegerField(
+        label="Half-open max probes",
+        min_value=1,
+        max_value=1000,
+        help_text="Probes in flight at once, cluster-wide.",
+    )
+    half_open_success_threshold = forms.IntegerField(
+        label="Half-open success threshold",
+        min_value=1,
+        max_value=1000,
+        help_text="Successful probes that close it.",
+    )
+    dynamic_field = forms.ChoiceField(
+        choices=CircuitBreaker.Dynamic.choices,
+        required=False,
+        label="Dynamic threshold",
+        help_text="Set this threshold from its metric: mean + k sigma over the window.",
+    )
+    dynamic_k = forms.FloatField(min_value=0, max_value=10, label="k")
+    dynamic_window_s = forms.IntegerField(
+        min_value=30, max_value=86_400, label="Dynamic window (s)"
+    )
+    dynamic_query = forms.CharField(
+        max_length=500,
+        required=False,
+        label="PromQL query",
+        help_text="Used instead of the control plane's own samples when PROMETHEUS_URL is set.",
+    )
+
+    @staticmethod
+    def initial_for(breaker: CircuitBreaker) -> dict[str, Any]:
+        config = stored_config(breaker)
+        return {
+            **{name: config[name] for name in CONFIG_FIELDS},
+            **{name: getattr(breaker, name) for name in DYNAMIC_FIELDS},
+        }
+
+    def changes(self, breaker: CircuitBreaker) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(config changes, dynamic-setting changes) against the breaker's stored values:
+        a field left as it was is not sent, so it does not become an override."""
+        current = self.initial_for(breaker)
+        data = self.cleaned_data
+        config = {n: data[n] for n in CONFIG_FIELDS if data[n] != current[n]}
+        dynamic = {n: data[n] for n in DYNAMIC_FIELDS if data[n] != current[n]}
+        if "dynamic_field" in dynamic or "dynamic_query" in dynamic:
+            dynamic["dynamic_source"] = ""  # computed again from now on (as the API does)
+        return config, dynamic
+
+
+class CircuitBreakerAdminForm(forms.ModelForm):
+    """The admin edits the overrides as JSON; the engine validates them here, and the admin
+    saves through breakers.control so every change is audited."""
+
+    reason = forms.CharField(
+        required=False,
+        max_length=1000,
+        help_text="Required when the forced state changes; recorded in the audit log.",
+    )
+
+    class Meta:
+        model = CircuitBreaker
+        fields = ["config", "forced_state", *DYNAMIC_FIELDS]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["forced_state"].choices = [("", "Automatic"), *CircuitBreaker.Forced.choices]
+
+    def clean_config(self) -> dict[str, Any]:
+        config = self.cleaned_data.get("config")
+        if config in (None, ""):
+            return {}
+        if not isinstance(config, dict):
+            raise forms.ValidationError("A JSON object of BreakerConfig settings.")
+        try:
+            BreakerConfig.from_dict(config)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return config
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if "forced_state" in self.changed_data and not data.get("reason", "").strip():
+            self.add_error("reason", "A reason is required to change the forced state.")
+        return data

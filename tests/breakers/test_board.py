@@ -1,0 +1,336 @@
+"""The breaker board and a breaker's page: live list, timeline, controls, thresholds, admin."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from breakers import control
+from breakers.dispatch import dispatch_events
+from breakers.engine import State, Transition
+from breakers.forms import ThresholdsForm
+from breakers.guard import record_transition
+from breakers.models import CircuitBreaker
+from controlplane.models import AuditEntry
+from replay.ingest import ingest_events
+from replay.models import Event
+from tests.conftest import event_body, make_route
+
+pytestmark = [pytest.mark.django_db, pytest.mark.smoke]
+
+# Session, user, role, then the board's own four: breakers with the id of their last
+# transition, those transitions, the 5-minute figures, the 60-minute series.
+BOARD_QUERIES = 7
+HALF_OPENED = (
+    '<span class="state-open">open</span> → <span class="state-half_open">half_open</span>'
+)
+
+
+def logged_in(actor) -> Client:
+    client = Client()
+    client.force_login(actor.user)
+    return client
+
+
+def breaker_of(route) -> CircuitBreaker:
+    return CircuitBreaker.objects.get(route=route)
+
+
+def transition(name: str, from_state: State, to_state: State, at, reason: str = "x") -> None:
+    """Written the way a worker writes it (breakers.guard.record_transition)."""
+    record_transition(
+        Transition(
+            name=name,
+            from_state=from_state,
+            to_state=to_state,
+            reason=reason,
+            at=at.timestamp(),
+            calls=20,
+            failures=12,
+            slow_calls=0,
+            failure_rate=60.0,
+            slow_call_rate=0.0,
+            version=1,
+            origin="node-a",
+        )
+    )
+
+
+def deliver(route_target, prefix: str, n: int, failing: int = 0) -> None:
+    for i in range(failing):
+        route_target.scripts[f"{prefix}-{i}"] = [503]
+    ingest_events([event_body(f"{prefix}-{i}") for i in range(n)])
+    pks = Event.objects.filter(event_id__startswith=prefix).values_list("pk", flat=True)
+    dispatch_events(list(pks))
+
+
+def thresholds_post(breaker: CircuitBreaker, **changes) -> dict:
+    data = {**ThresholdsForm.initial_for(breaker), **changes}
+    return {k: "" if v is None else v for k, v in data.items()}
+
+
+def test_the_board_lists_breakers_with_state_failure_rate_and_dynamic_threshold(
+    checkout, operator, viewer, target
+):
+    route = make_route(checkout, operator, target=target.url)
+    deliver(target, "b", 4, failing=1)
+    forced = make_route(checkout, operator, name="checkout-forced", target=target.url)
+    control.force_breaker(breaker_of(forced), "forced_open", actor=operator.user, reason="fire")
+    control.update_thresholds(
+        breaker_of(route),
+        {},
+        actor=operator.user,
+        dynamic={"dynamic_field": "slow_call_duration_s"},
+    )
+    control.set_dynamic_value(breaker_of(route), 0.75, source="push", actor=operator.user)
+
+    page = logged_in(viewer).get("/breakers/").content.decode()
+    row = page.split('id="breaker-checkout-route"')[1].split("</tr>")[0]
+    assert 'data-state="closed"' in row and "badge good" in row
+    assert ">4<" in row and "25.0 %" in row
+    assert '<svg class="spark"' in row and "<circle" in row  # one minute with calls: a dot
+    assert "0.75 s" in row and "pushed through the API" in row
+    forced_row = page.split('id="breaker-checkout-forced"')[1].split("</tr>")[0]
+    assert 'data-state="forced_open"' in forced_row and "badge grey" in forced_row
+    assert "forced open" in forced_row and "by operator" in forced_row
+
+
+def test_an_htmx_poll_gets_the_table_alone_while_the_page_polls_only_when_visible(
+    checkout, operator, viewer
+):
+    make_route(checkout, operator, target="http://127.0.0.1:1/x")
+    client = logged_in(viewer)
+    page = client.get("/breakers/").content.decode()
+    assert "<html" in page and 'hx-get="/breakers/"' in page
+    assert "every 3s [document.visibilityState=='visible']" in page
+    partial = client.get("/breakers/", HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in partial and 'id="breaker-checkout-route"' in partial
+
+
+def test_the_board_costs_the_same_queries_for_one_breaker_or_many(
+    checkout, operator, viewer, target, django_assert_max_num_queries
+):
+    client = logged_in(viewer)
+    route = make_route(checkout, operator, target=target.url)
+    deliver(target, "q", 3, failing=1)
+    transition(route.name, State.CLOSED, State.OPEN, timezone.now() - timedelta(minutes=3))
+    with django_assert_max_num_queries(BOARD_QUERIES):
+        one = client.get("/breakers/")
+    for i in range(7):
+        other = make_route(checkout, operator, name=f"more-{i}", target=target.url)
+        transition(other.name, State.CLOSED, State.OPEN, timezone.now() - timedelta(minutes=2))
+        transition(other.name, State.OPEN, State.HALF_OPEN, timezone.now() - timedelta(minutes=1))
+    with django_assert_max_num_queries(BOARD_QUERIES):
+        many = client.get("/breakers/")
+    assert one.content.decode().count('class="breaker-row"') == 1
+    assert many.content.decode().count('class="breaker-row"') == 8
+    assert many.content.decode().count(HALF_OPENED) == 7
+
+
+def test_viewers_see_no_controls_and_may_not_act(checkout, operator, viewer):
+    route = make_route(checkout, operator, target="http://127.0.0.1:1/x")
+    client = logged_in(viewer)
+    page = client.get("/breakers/checkout-route/").content.decode()
+    assert 'id="breaker-controls"' in page
+    assert 'name="mode"' not in page and "Save thresholds" not in page
+    forced = client.post("/breakers/checkout-route/force", {"mode": "forced_open", "reason": "x"})
+    edited = client.post(
+        "/breakers/checkout-route/thresholds",
+        thresholds_post(breaker_of(route), consecutive_failures=9),
+    )
+    assert (forced.status_code, edited.status_code) == (403, 403)
+    breaker = breaker_of(route)
+    assert (breaker.forced_state, breaker.config) == ("", {})
+    assert not AuditEntry.objects.filter(action__startswith="breaker.").exists()
+
+
+def test_an_operator_forces_a_breaker_open_with_a_reason_and_back(checkout, operator):
+    route = make_route(checkout, operator, target="http://127.0.0.1:1/x")
+    client = logged_in(operator)
+    assert 'value="forced_open"' in client.get("/breakers/checkout-route/").content.decode()
+
+    partial = client.post(
+        "/breakers/checkout-route/force",
+        {"mode": "forced_open", "reason": "payments maintenance"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "<html" not in partial and 'id="breaker-controls"' in partial
+    assert 'data-state="forced_open"' in partial and "payments maintenance" in partial
+    breaker = breaker_of(route)
+    assert (breaker.forced_state, breaker.forced_by) == ("forced_open", "operator")
+    entry = AuditEntry.objects.get(action="breaker.force")
+    assert (entry.reason, entry.after) == ("payments maintenance", {"forced_state": "forced_open"})
+
+    back = client.post("/breakers/checkout-route/force", {"mode": "automatic", "reason": "done"})
+    assert back.status_code == 302 and back["Location"] == "/breakers/checkout-route/"
+    assert breaker_of(route).forced_state == ""
+
+
+def test_forcing_without_a_reason_changes_nothing(checkout, operator):
+    route = make_route(checkout, operator, target="http://127.0.0.1:1/x")
+    client = logged_in(operator)
+    for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
+        response = client.post(
+            "/breakers/checkout-route/force", {"mode": "forced_open", "reason": "  "}, **headers
+        )
+        assert response.status_code == 200
+        assert "This field is required." in response.content.decode()
+    assert breaker_of(route).forced_state == ""
+    assert not AuditEntry.objects.filter(action="breaker.force").exists()
+
+
+def test_the_thresholds_form_puts_engine_errors_on_their_field_and_saves_changes_only(
+    checkout, operator
+):
+    route = make_route(checkout, operator, target="http://127.0.0.1:1/x")
+    client = logged_in(operator)
+    url = "/breakers/checkout-route/thresholds"
+    bad = client.post(url, thresholds_post(breaker_of(route), window_size=10, minimum_calls=20))
+    errors = bad.context["thresholds_form"].errors
+    assert list(errors) == ["minimum_calls"] and "window_size" in errors["minimum_calls"][0]
+    assert breaker_of(route).config == {}
+
+    ok = client.post(url, thresholds_post(breaker_of(route), consecutive_failures=9))
+    assert ok.status_code == 302
+    assert breaker_of(route).config == {"consecutive_failures": 9}
+    assert AuditEntry.objects.filter(action="breaker.thresholds").count() == 1
+    page = client.get("/breakers/checkout-route/").content.decode()
+    assert re.search(r"<code>consecutive_failures</code></td>\s*<td>9</td>", page)
+
+
+def test_the_detail_page_draws_one_band_per_transition(checkout, operator, viewer):
+    route = make_route(checkout, operator, target="http://127.0.0.1:1/x")
+    now = timezone.now()
+    transition(route.name, State.CLOSED, State.OPEN, now - timedelta(minutes=50), "failure_rate")
+    transition(route.name, State.OPEN, State.HALF_OPEN, now - timedelta(minutes=40), "wait over")
+    transition(route.name, State.HALF_OPEN, State.CLOSED, now - timedelta(minutes=39), "probe ok")
+    page = logged_in(viewer).get("/breakers/checkout-route/").content.decode()
+    svg = page.split('<svg class="timeline"')[1].split("</svg>")[0]
+    bands = re.findall(r'<rect class="band state-(\w+)( lead)?"( data-at="[^"]+")?', svg)
+    assert [(state, bool(lead), bool(at)) for state, lead, at in bands] == [
+        ("closed", True, False),  # the hour before the first transition
+        ("open", False, True),
+        ("half_open", False, True),
+        ("closed", False, True),
+    ]
+    assert "UTC" in svg and "failure_rate" in svg
+    assert page.count(HALF_OPENED) == 1  # the transition table
+
+
+def test_the_timeline_covers_24_hours_when_the_history_is_older(checkout, operator, viewer):
+    route = make_route(checkout, operator, target="http://127.0.0.1:1/x")
+    now = timezone.now()
+    transition(route.name, State.CLOSED, State.OPEN, now - timedelta(hours=30))
+    transition(route.name, State.OPEN, State.HALF_OPEN, now - timedelta(hours=2))
+    page = logged_in(viewer).get("/breakers/checkout-route/").content.decode()
+    svg = page.split('<svg class="timeline"')[1].split("</svg>")[0]
+    bands = re.findall(r'<rect class="band state-(\w+)( lead)?"', svg)
+    assert bands == [("open", " lead"), ("half_open", "")]
+    lead_width = float(
+        re.search(r'class="band state-open lead" x="[\d.]+" y="\d+" width="([\d.]+)"', svg)[1]
+    )
+    assert lead_width > 500  # 22 of the 24 hours
+
+
+@pytest.fixture
+def staff(admin):
+    admin.user.is_staff = admin.user.is_superuser = True
+    admin.user.save()
+    return admin
+
+
+def admin_form(breaker: CircuitBreaker, **changes) -> dict:
+    data = {
+        "config": "{}",
+        "forced_state": "",
+        "reason": "",
+        "dynamic_field": "",
+        "dynamic_k": "2.0",
+        "dynamic_window_s": "300",
+        "dynamic_query": "",
+        "_save": "Save",
+    }
+    return {**data, **changes}
+
+
+def test_the_admin_validates_the_config_and_saves_through_the_audited_verbs(
+    checkout, operator, staff
+):
+    route = make_route(checkout, operator, target="http://127.0.0.1:1/x")
+    breaker = breaker_of(route)
+    client = logged_in(staff)
+    url = f"/admin/breakers/circuitbreaker/{breaker.pk}/change/"
+    assert client.get(url).status_code == 200
+
+    bad = client.post(url, admin_form(breaker, config='{"window_size": 5, "minimum_calls": 10}'))
+    assert bad.status_code == 200
+    assert "minimum_calls: must not exceed window_size" in str(
+        bad.context["adminform"].form.errors["config"]
+    )
+    unknown = client.post(url, admin_form(breaker, config='{"colour": 1}'))
+    assert "colour: unknown breaker setting" in str(
+        unknown.context["adminform"].form.errors["config"]
+    )
+    assert breaker_of(route).config == {}
+
+    ok = client.post(url, admin_form(breaker, config='{"window_size": 50, "minimum_calls": 10}'))
+    assert ok.status_code == 302
+    assert breaker_of(route).config == {"window_size": 50, "minimum_calls": 10}
+    assert AuditEntry.objects.get(action="breaker.thresholds").actor == staff.user
+
+    no_reason = client.post(
+        url,
+        admin_form(
+            breaker, config='{"window_size": 50, "minimum_calls": 10}', forced_state="disabled"
+        ),
+    )
+    assert no_reason.status_code == 200 and breaker_of(route).forced_state == ""
+    client.post(
+        url,
+        admin_form(
+            breaker,
+            config='{"window_size": 50, "minimum_calls": 10}',
+            forced_state="disabled",
+            reason="noisy",
+        ),
+    )
+    assert breaker_of(route).forced_state == "disabled"
+    assert AuditEntry.objects.get(action="breaker.force").reason == "noisy"
+
+
+def test_the_admin_lists_routes_transitions_and_nodes(checkout, operator, staff):
+    from breakers.nodes import current_node
+
+    route = make_route(checkout, operator, target="http://127.0.0.1:1/x")
+    transition(route.name, State.CLOSED, State.OPEN, timezone.now())
+    current_node()
+    client = logged_in(staff)
+    for path in ("route", "circuitbreaker", "breakertransition", "workernode", "demodownstream"):
+        assert client.get(f"/admin/breakers/{path}/").status_code == 200, path
+    assert "checkout-route" in client.get("/admin/breakers/breakertransition/").content.decode()
+    assert client.get("/admin/breakers/breakertransition/add/").status_code == 403
+
+
+def test_a_route_added_in_the_admin_gets_its_breaker_and_an_audit_row(checkout, staff):
+    client = logged_in(staff)
+    form = {
+        "service": checkout.pk,
+        "name": "admin-made",
+        "event_type": "order.*",
+        "kind": "webhook",
+        "target": "http://127.0.0.1:9000/hook",
+        "timeout_seconds": "2",
+        "max_attempts": "3",
+        "enabled": "on",
+        "when_open": "defer",
+        "_save": "Save",
+    }
+    bad = client.post("/admin/breakers/route/add/", {**form, "target": "http://evil.example/x"})
+    assert bad.status_code == 200 and not CircuitBreaker.objects.exists()
+    assert client.post("/admin/breakers/route/add/", form).status_code == 302
+    assert CircuitBreaker.objects.get().route.name == "admin-made"
+    assert AuditEntry.objects.filter(action="route.create", actor=staff.user).exists()
