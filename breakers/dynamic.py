@@ -22,6 +22,8 @@ from replay.models import DeliveryAttempt
 
 log = logging.getLogger(__name__)
 MIN_SAMPLES = 10
+# Below this a threshold would call a fast handler's ordinary jitter slow.
+FLOOR_SECONDS = 0.01
 
 
 def mean_plus_k_sigma(values: list[float], k: float) -> float | None:
@@ -81,7 +83,7 @@ def recompute(breaker: CircuitBreaker) -> float | None:
     value = mean_plus_k_sigma(values, breaker.dynamic_k)
     if value is None or value <= 0:
         return None
-    value = round(value, 4)
+    value = round(max(value, FLOOR_SECONDS), 4)
     if value != breaker.dynamic_value:
         set_dynamic_value(breaker, value, source="prometheus" if use_prometheus else "samples")
     return value

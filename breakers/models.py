@@ -152,6 +152,7 @@ class BreakerTransition(models.Model):
 
     class Meta:
         ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["breaker", "-at"], name="transition_breaker_at")]
 
     def __str__(self) -> str:
         return f"{self.name}: {self.from_state} -> {self.to_state}"

@@ -101,6 +101,11 @@ class TokenCreateSerializer(StrictSerializer):
         child=serializers.ChoiceField(choices=ApiToken.Scope.choices), required=False
     )
 
+    def validate_scopes(self, value):
+        if value and not tokens.may_grant_scopes(self.context["request"].user):
+            raise ValidationError("Only operators may give tokens scopes.")
+        return value
+
     def validate_name(self, value):
         if ApiToken.objects.filter(user=self.context["request"].user, name=value).exists():
             raise ValidationError("You already have a token with this name.")

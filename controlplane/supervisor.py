@@ -21,6 +21,12 @@ from controlplane.queues import ALL_QUEUES
 GRACE_SECONDS = 20
 
 
+def default_concurrency() -> str:
+    """The embedded default keeps breaker state in-process, which is right only for one
+    dispatching process; with Redis the processes share it."""
+    return "2" if os.environ.get("REDIS_URL") else "1"
+
+
 def commands() -> dict[str, list[str]]:
     python = sys.executable
     host = os.environ.get("HOST", "127.0.0.1")
@@ -34,7 +40,7 @@ def commands() -> dict[str, list[str]]:
         "controlplane",
         "worker",
         "--loglevel=INFO",
-        f"--concurrency={os.environ.get('CELERY_CONCURRENCY', '2')}",
+        f"--concurrency={os.environ.get('CELERY_CONCURRENCY', default_concurrency())}",
     ]
     if queues:
         worker.append(f"--queues={queues}")

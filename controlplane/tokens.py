@@ -27,6 +27,15 @@ class IssuedToken:
     secret: str  # shown once, never stored
 
 
+def may_grant_scopes(user) -> bool:
+    """A scope lets a token do what its user's role does not (ingest as a viewer), so only
+    operators grant scopes in the API and pages; admins grant them to service accounts with
+    `manage.py create_api_token USER --scope ingest`."""
+    from controlplane.roles import Role, has_role
+
+    return has_role(user, Role.OPERATOR)
+
+
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 

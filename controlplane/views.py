@@ -75,6 +75,8 @@ def token_list(request: HttpRequest) -> HttpResponse:
             data = form.cleaned_data
             if ApiToken.objects.filter(user=request.user, name=data["name"]).exists():
                 form.add_error("name", "You already have a token with this name.")
+            elif data.get("ingest") and not tokens.may_grant_scopes(request.user):
+                form.add_error("ingest", "Only operators may give tokens scopes.")
             else:
                 days = data.get("expires_in_days")
                 issued = tokens.issue_token(
@@ -84,6 +86,8 @@ def token_list(request: HttpRequest) -> HttpResponse:
                     scopes=["ingest"] if data.get("ingest") else [],
                 )
                 form = TokenForm()
+    if not tokens.may_grant_scopes(request.user):
+        form.fields.pop("ingest", None)
     context = {
         "tokens": ApiToken.objects.filter(user=request.user),
         "form": form,

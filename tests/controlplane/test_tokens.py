@@ -52,8 +52,8 @@ def test_expiry_in_the_past_is_refused(viewer):
         issue_token(viewer.user, name="old", expires_at=timezone.now() - timedelta(1))
 
 
-def test_tokens_api_creates_shows_once_and_revokes(viewer):
-    api = viewer.client()
+def test_tokens_api_creates_shows_once_and_revokes(operator):
+    api = operator.client()
     created = api.post("/api/v1/tokens", {"name": "ci", "scopes": ["ingest"]}, format="json")
     assert created.status_code == 201, created.content
     secret = created.json()["token"]

@@ -99,6 +99,12 @@ def test_malformed_json_is_400(operator, checkout):
 
 def test_ingest_needs_the_ingest_scope_or_the_operator_role(viewer, checkout):
     assert viewer.client().post("/api/v1/events", event_body("v"), format="json").status_code == 403
+    # a viewer may not give their own token a scope...
+    refused = viewer.client().post(
+        "/api/v1/tokens", {"name": "mine", "scopes": ["ingest"]}, format="json"
+    )
+    assert refused.status_code == 400 and "scopes" in refused.json()["errors"]
+    # ...an admin gives one to a service account (manage.py create_api_token --scope ingest)
     scoped = issue_token(viewer.user, name="ingest", scopes=["ingest"]).secret
     viewer.token = scoped
     response = viewer.client().post("/api/v1/events", event_body("v"), format="json")
