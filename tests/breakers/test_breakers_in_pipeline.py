@@ -16,6 +16,7 @@ from controlplane.models import AuditEntry
 from replay.ingest import ingest_events
 from replay.models import DeliveryAttempt, Event
 from tests.conftest import event_body, make_route
+from tests.workers import wait_for
 
 # Transitions are written by the breaker store's own thread: it must see committed rows.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.smoke]
@@ -61,9 +62,11 @@ def test_a_failing_route_trips_defers_and_recovers_through_a_probe(
     statuses = list(Event.objects.order_by("pk").values_list("status", flat=True))
     assert statuses == ["pending"] * called + ["deferred"] * (10 - called)
     assert DeliveryAttempt.objects.filter(outcome="breaker_open").count() == 10 - called
+    # transitions are written by the store's thread: give it a moment under load
+    assert wait_for(lambda: BreakerTransition.objects.filter(to_state="open").exists(), 5)
     opened = BreakerTransition.objects.get(to_state="open")
     assert opened.from_state == "closed" and opened.failures >= 3
-    assert CircuitBreaker.objects.get(route=route).state == "open"
+    assert wait_for(lambda: CircuitBreaker.objects.get(route=route).state == "open", 5)
 
     target.default_status = 200
     time.sleep(0.35)
@@ -72,6 +75,7 @@ def test_a_failing_route_trips_defers_and_recovers_through_a_probe(
     due_now()
     dispatch_events(pks)
     assert Event.objects.filter(status="delivered").count() == 10
+    assert wait_for(lambda: BreakerTransition.objects.filter(to_state="closed").exists(), 5)
     states = list(BreakerTransition.objects.order_by("at", "pk").values_list("to_state", flat=True))
     assert states == ["open", "half_open", "closed"]
 
