@@ -92,7 +92,9 @@ def evaluate(service: Service, kind: str, now: datetime) -> Evaluation:
                         "relation": item.relation,
                         "message": f"Critical service {state.service.slug} ({item.relation}, "
                         f"{item.distance} step{'s' if item.distance > 1 else ''} away) is "
-                        "frozen: " + "; ".join(r["message"] for r in state.reasons),
+                        "frozen: "
+                        + "; ".join(r["message"].rstrip(".") for r in state.reasons)
+                        + ".",
                     }
                 )
     expires_at = None

@@ -137,7 +137,12 @@ def record_outcomes(outcomes: list[tuple[int, datetime, bool, float]]) -> None:
         for slo_id, is_latency, threshold in targets:
             cell = sums[(slo_id, "", minute)]
             if is_latency:
-                cell[0] += bool(success) and threshold is not None and latency_ms <= threshold
+                cell[0] += bool(
+                    success
+                    and threshold is not None
+                    and latency_ms is not None
+                    and latency_ms <= threshold
+                )
             else:
                 cell[0] += bool(success)
             cell[1] += 1

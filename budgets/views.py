@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
@@ -94,7 +95,10 @@ def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
         y_min=0.0,
         y_max=top,
         y_format="{:.1f}x",
-        references=[("1x", 1.0), *past.thresholds],
+        references=[
+            *([] if any(r == 1.0 for _, r in past.thresholds) else [("1x", 1.0)]),
+            *past.thresholds,
+        ],
         title=f"Burn rate of {slo}",
     )
     context = {
@@ -167,12 +171,17 @@ def changes(request: HttpRequest) -> HttpResponse:
 
 def _decision_response(request: HttpRequest, decision: GateDecision, error: str = ""):
     if request.htmx:
+        # the queue's row in place, and the same decision's row in the log out of band
         decision.can_decide = gates.can_decide(decision, request.user)
-        return render(
-            request,
-            "budgets/partials/decision_row.html",
-            {"d": decision, "error": error, "in_queue": True},
-        )
+        rows = [
+            render_to_string(
+                "budgets/partials/decision_row.html",
+                {"d": decision, "error": error, "in_queue": in_queue, "oob": not in_queue},
+                request=request,
+            )
+            for in_queue in (True, False)
+        ]
+        return HttpResponse("".join(rows))
     if error:
         messages.error(request, error)
     else:
