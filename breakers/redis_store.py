@@ -32,7 +32,7 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from .engine import OPERATOR_STATES, Batch, BreakerConfig, ProbeResult, Snapshot, State
-from .stores import InProcessStore, make_node_id
+from .stores import AttachedBreakers, InProcessStore, make_node_id
 
 if TYPE_CHECKING:
     from .engine import Breaker
@@ -95,7 +95,7 @@ def snapshot_from_fields(name: str, d: dict[str, Any]) -> Snapshot:
     )
 
 
-class RedisStore:
+class RedisStore(AttachedBreakers):
     """See the module docstring. Thread-safe; one per process is enough for all breakers."""
 
     def __init__(
@@ -160,32 +160,15 @@ class RedisStore:
     # -- wiring --------------------------------------------------------------------------
 
     def attach(self, breaker: Breaker) -> Snapshot:
-        with self._lock:
-            self._attached.setdefault(breaker.name, weakref.WeakSet()).add(breaker)
+        self._remember(breaker)
         self._ensure_threads()
         return self.load(breaker.name)
-
-    def detach(self, breaker: Breaker) -> None:
-        with self._lock:
-            group = self._attached.get(breaker.name)
-            if group is not None:
-                group.discard(breaker)
-
-    def attached(self) -> list[Breaker]:
-        with self._lock:
-            return [b for group in self._attached.values() for b in group]
 
     def request_flush(self, breaker: Breaker, urgent: bool) -> None:
         if not self._threads:
             breaker.flush()  # no background thread (start_threads=False): flush inline
         elif not self._wake.is_set():
             self._wake.set()
-
-    def dispatch(self, snap: Snapshot) -> None:
-        with self._lock:
-            group = list(self._attached.get(snap.name, ()))
-        for breaker in group:
-            breaker.apply_snapshot(snap)
 
     def wait_subscribed(self, timeout: float = 5.0) -> bool:
         """Block until the subscriber listens (tests and benchmarks use this)."""

@@ -44,19 +44,10 @@ def create_route(*, actor: Any, **fields: Any) -> Route:
 
 
 def update_route(route: Route, *, actor: Any, **changes: Any) -> Route:
-    with transaction.atomic():
-        route = Route.objects.select_for_update().get(pk=route.pk)
-        before = audit.snapshot(route, ROUTE_FIELDS)
-        for name, value in changes.items():
-            setattr(route, name, value)
-        route.save(update_fields=[*changes, "updated_at"])
-        after = audit.snapshot(route, ROUTE_FIELDS)
-        if after != before:
-            audit.record(actor, "route.update", route, before=before, after=after)
-    return route
+    return audit.update_audited(
+        route, changes, actor=actor, action="route.update", fields=ROUTE_FIELDS
+    )
 
 
 def delete_route(route: Route, *, actor: Any) -> None:
-    with transaction.atomic():
-        audit.record(actor, "route.delete", route, before=audit.snapshot(route, ROUTE_FIELDS))
-        route.delete()
+    audit.delete_audited(route, actor=actor, action="route.delete", fields=ROUTE_FIELDS)

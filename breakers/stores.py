@@ -291,7 +291,35 @@ class _Record:
             self.reset(state, "operator", now, origin)
 
 
-class InProcessStore:
+class AttachedBreakers:
+    """The breakers a store keeps informed, held weakly and grouped by name (both stores)."""
+
+    _lock: threading.Lock
+    _attached: dict[str, weakref.WeakSet[Breaker]]
+
+    def _remember(self, breaker: Breaker) -> None:
+        with self._lock:
+            self._attached.setdefault(breaker.name, weakref.WeakSet()).add(breaker)
+
+    def detach(self, breaker: Breaker) -> None:
+        with self._lock:
+            group = self._attached.get(breaker.name)
+            if group is not None:
+                group.discard(breaker)
+
+    def attached(self) -> list[Breaker]:
+        with self._lock:
+            return [b for group in self._attached.values() for b in group]
+
+    def dispatch(self, snap: Snapshot) -> None:
+        """Hand a changed record to every breaker of that name in this process."""
+        with self._lock:
+            group = list(self._attached.get(snap.name, ()))
+        for breaker in group:
+            breaker.apply_snapshot(snap)
+
+
+class InProcessStore(AttachedBreakers):
     """Shared state for the breakers of one process (the embedded default).
 
     Every record is evaluated at once (`flush_max_calls=1`): there is no I/O to amortise, and
@@ -317,29 +345,11 @@ class InProcessStore:
     # -- wiring --------------------------------------------------------------------------
 
     def attach(self, breaker: Breaker) -> Snapshot:
-        with self._lock:
-            self._attached.setdefault(breaker.name, weakref.WeakSet()).add(breaker)
+        self._remember(breaker)
         return self.load(breaker.name)
-
-    def detach(self, breaker: Breaker) -> None:
-        with self._lock:
-            group = self._attached.get(breaker.name)
-            if group is not None:
-                group.discard(breaker)
-
-    def attached(self) -> list[Breaker]:
-        with self._lock:
-            return [b for group in self._attached.values() for b in group]
 
     def request_flush(self, breaker: Breaker, urgent: bool) -> None:
         breaker.flush()
-
-    def dispatch(self, snap: Snapshot) -> None:
-        """Hand a changed record to every breaker of that name in this process."""
-        with self._lock:
-            group = list(self._attached.get(snap.name, ()))
-        for breaker in group:
-            breaker.apply_snapshot(snap)
 
     def _record(self, name: str) -> _Record:
         rec = self._records.get(name)

@@ -24,16 +24,7 @@ from controlplane.views import require_role
 class RouteForm(forms.ModelForm):
     class Meta:
         model = Route
-        fields = [
-            "service",
-            "name",
-            "event_type",
-            "kind",
-            "target",
-            "timeout_seconds",
-            "max_attempts",
-            "enabled",
-        ]
+        fields = routes.ROUTE_FIELDS
 
     def clean(self):
         data = super().clean()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import models, transaction
 
 from controlplane.models import AuditEntry
+
+M = TypeVar("M", bound=models.Model)
 
 
 def snapshot(obj: models.Model, fields: list[str]) -> dict[str, Any]:
@@ -46,3 +48,27 @@ def record(
         after=after,
         reason=reason,
     )
+
+
+def update_audited(
+    obj: M, changes: dict[str, Any], *, actor: Any, action: str, fields: list[str]
+) -> M:
+    """Lock the row, apply `changes`, save only those fields (and updated_at) and audit the
+    before/after of `fields` when anything changed, all in one transaction."""
+    model = type(obj)
+    with transaction.atomic():
+        obj = model.objects.select_for_update().get(pk=obj.pk)
+        before = snapshot(obj, fields)
+        for name, value in changes.items():
+            setattr(obj, name, value)
+        obj.save(update_fields=[*changes, "updated_at"])
+        after = snapshot(obj, fields)
+        if after != before:
+            record(actor, action, obj, before=before, after=after)
+    return obj
+
+
+def delete_audited(obj: models.Model, *, actor: Any, action: str, fields: list[str]) -> None:
+    with transaction.atomic():
+        record(actor, action, obj, before=snapshot(obj, fields))
+        obj.delete()

@@ -22,20 +22,10 @@ def create_service(*, actor: Any, **fields: Any) -> Service:
 
 
 def update_service(service: Service, *, actor: Any, **changes: Any) -> Service:
-    with transaction.atomic():
-        service = Service.objects.select_for_update().get(pk=service.pk)
-        before = audit.snapshot(service, SERVICE_FIELDS)
-        for name, value in changes.items():
-            setattr(service, name, value)
-        service.save(update_fields=[*changes, "updated_at"])
-        after = audit.snapshot(service, SERVICE_FIELDS)
-        if after != before:
-            audit.record(actor, "service.update", service, before=before, after=after)
-    return service
+    return audit.update_audited(
+        service, changes, actor=actor, action="service.update", fields=SERVICE_FIELDS
+    )
 
 
 def delete_service(service: Service, *, actor: Any) -> None:
-    with transaction.atomic():
-        before = audit.snapshot(service, SERVICE_FIELDS)
-        audit.record(actor, "service.delete", service, before=before)
-        service.delete()
+    audit.delete_audited(service, actor=actor, action="service.delete", fields=SERVICE_FIELDS)

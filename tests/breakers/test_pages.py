@@ -27,6 +27,7 @@ def test_operators_create_routes_only_to_allowed_targets(operator, checkout):
         "timeout_seconds": 2,
         "max_attempts": 3,
         "enabled": "on",
+        "when_open": "defer",
     }
     page = client.post("/routes/", form).content.decode()
     assert "CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS" in page and not Route.objects.exists()
