@@ -240,3 +240,24 @@ def test_concurrent_writers_neither_lose_counts_nor_deadlock(operator):
     hours = LedgerBucket.objects.filter(slo=slo, granularity="h")
     assert sum(h.bad_slices for h in hours) == expected_bad
     assert sum(h.total for h in hours) == 6 * 20 * 50
+
+
+@pytest.mark.smoke
+def test_purge_keeps_what_the_longest_window_needs(shop, settings):
+    from budgets.ledger import purge
+
+    service, slo = shop
+    now = datetime(2025, 6, 1, 12, tzinfo=UTC)
+    for days in (10, 99, 101, 399, 401):
+        record_outcomes([(service.pk, now - timedelta(days=days), True, 1.0)])
+    purged = purge(now)
+    assert purged["fine_rows"] == 3 * 2  # minute and hour rows of days 101, 399 and 401
+    kept_minutes = {
+        (now - b.bucket).days for b in LedgerBucket.objects.filter(slo=slo, granularity="m")
+    }
+    assert kept_minutes == {10, 99}  # retention: 100 days
+    kept_days = {
+        (now.replace(hour=0) - b.bucket).days
+        for b in LedgerBucket.objects.filter(slo=slo, granularity="d")
+    }
+    assert kept_days == {10, 99, 101, 399}  # day rows stay 400 days
