@@ -134,3 +134,15 @@ def test_viewers_may_not_push(viewer, pushed):
         viewer.client().post(f"/api/v1/slos/{pushed.pk}/events", body, format="json").status_code
         == 403
     )
+
+
+def test_an_ingest_token_may_push(viewer, pushed):
+    from rest_framework.test import APIClient
+
+    from controlplane.tokens import issue_token
+
+    secret = issue_token(viewer.user, name="pusher", scopes=["ingest"]).secret
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    body = {"source": "a", "counts": [{"bucket": iso(minute_ago()), "good": 1, "total": 1}]}
+    assert client.post(f"/api/v1/slos/{pushed.pk}/events", body, format="json").status_code == 200
