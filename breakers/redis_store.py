@@ -165,8 +165,11 @@ class RedisStore(AttachedBreakers):
         return self.load(breaker.name)
 
     def request_flush(self, breaker: Breaker, urgent: bool) -> None:
-        if not self._threads:
-            breaker.flush()  # no background thread (start_threads=False): flush inline
+        # A failure is flushed inline: the trip is then decided before the caller's next call,
+        # on every node alike. Only the failing path pays that round trip; successes are
+        # batched by the flush thread.
+        if urgent or not self._threads:
+            breaker.flush()
         elif not self._wake.is_set():
             self._wake.set()
 

@@ -611,8 +611,10 @@ def test_redis_cut_falls_back_locally_then_resyncs(prefix, target, tmp_path):
         # (One outage each; an overloaded host may add a spurious one on a 0.2 s timeout.)
         assert s["fallbacks"] >= 1 and s["resyncs"] == s["fallbacks"] and s["available"], s
         assert s["state"] == "CLOSED", s
-        # Deciding never waited on the dead Redis (its socket timeout is 0.2 s).
-        assert s["max_block"] < 0.15, s
+        # Nothing waited longer than one socket timeout (0.2 s) on the dead Redis: a failure is
+        # flushed inline, so the first failure after the cut may wait it out once; from then
+        # on the store knows Redis is gone and every call decides locally.
+        assert s["max_block"] < 0.3, s
     # Every process tripped on its own during the cut: no shared state was reachable.
     local_trips = cluster.of(ev="transition", to="OPEN", mine=True)
     assert {e["w"] for e in local_trips} == set(range(WORKERS))
