@@ -73,22 +73,7 @@ class SloSerializer(StrictModelSerializer):
 
     class Meta:
         model = SLO
-        fields = [
-            "id",
-            "service",
-            "name",
-            "display_name",
-            "description",
-            "sli",
-            "target",
-            "window",
-            "budgeting_method",
-            "slice_minutes",
-            "slice_target",
-            "latency_threshold_ms",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", *slos.SLO_FIELDS, "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
 
     def validate(self, attrs):

@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 
 from budgets import openslo
 from budgets.models import SLO
+from budgets.slos import SLO_FIELDS
 from controlplane.models import Service
 from tests.budgets.conftest import make_service, make_slo
 
@@ -151,20 +152,7 @@ def test_the_round_trip_keeps_every_field(operator):
     )
     make_slo(operator, service, "pushed", sli="external", window="rolling:7d")
     openslo.import_documents(DOCS, actor=operator.user)
-    fields = [
-        "service__slug",
-        "name",
-        "display_name",
-        "description",
-        "sli",
-        "target",
-        "window",
-        "budgeting_method",
-        "slice_minutes",
-        "slice_target",
-        "latency_threshold_ms",
-        "openslo",
-    ]
+    fields = ["service__slug", *[f for f in SLO_FIELDS if f != "service"], "openslo"]
     before = list(SLO.objects.order_by("service__slug", "name").values_list(*fields))
     exported = openslo.export_documents()
     SLO.objects.all().delete()
