@@ -1,8 +1,8 @@
 """Role-based permission for every API view (the DRF default permission class).
 
 A view states `read_role` (safe methods) and `write_role` (everything else); the defaults are
-viewer and operator. A view may set `action_roles` ({"approve": Role.APPROVER}) for viewset actions, and
-`token_scopes` (("ingest",)) for scopes that let a viewer's token through.
+viewer and operator. A view may set `action_roles` ({"approve": Role.APPROVER}) for viewset
+actions, and `token_scopes` (("ingest",)) for scopes that let a viewer's token through.
 """
 
 from __future__ import annotations
