@@ -5,12 +5,11 @@ only read here."""
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin
 
 from breakers import control, routes
 from breakers.engine import BreakerConfig
-from breakers.forms import DYNAMIC_FIELDS, CircuitBreakerAdminForm
+from breakers.forms import DYNAMIC_FIELDS, CircuitBreakerAdminForm, RouteForm
 from breakers.models import BreakerTransition, CircuitBreaker, DemoDownstream, Route, WorkerNode
 
 
@@ -25,22 +24,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class RouteAdminForm(forms.ModelForm):
-    class Meta:
-        model = Route
-        fields = routes.ROUTE_FIELDS
-
-    def clean(self):
-        data = super().clean()
-        error = routes.target_error(data.get("kind", ""), data.get("target", ""))
-        if error:
-            self.add_error("target", error)
-        return data
-
-
 @admin.register(Route)
 class RouteAdmin(admin.ModelAdmin):
-    form = RouteAdminForm
+    form = RouteForm
     list_display = [
         "name",
         "service",

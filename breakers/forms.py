@@ -8,8 +8,9 @@ from typing import Any
 
 from django import forms
 
+from breakers import routes
 from breakers.engine import BreakerConfig, WindowType
-from breakers.models import CircuitBreaker
+from breakers.models import CircuitBreaker, Route
 
 MODES = [
     ("forced_open", "Force open"),
@@ -194,4 +195,19 @@ class CircuitBreakerAdminForm(forms.ModelForm):
         data = super().clean()
         if "forced_state" in self.changed_data and not data.get("reason", "").strip():
             self.add_error("reason", "A reason is required to change the forced state.")
+        return data
+
+
+class RouteForm(forms.ModelForm):
+    """A route, with both allow-lists checked (the page and the admin use it)."""
+
+    class Meta:
+        model = Route
+        fields = routes.ROUTE_FIELDS
+
+    def clean(self):
+        data = super().clean()
+        error = routes.target_error(data.get("kind", ""), data.get("target", ""))
+        if error:
+            self.add_error("target", error)
         return data

@@ -15,23 +15,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from breakers import routes
+from breakers.forms import RouteForm
 from breakers.models import DemoDownstream, Route, WorkerNode
 from breakers.nodes import unhealthy_after
 from controlplane.roles import Role
 from controlplane.views import require_role
-
-
-class RouteForm(forms.ModelForm):
-    class Meta:
-        model = Route
-        fields = routes.ROUTE_FIELDS
-
-    def clean(self):
-        data = super().clean()
-        error = routes.target_error(data.get("kind", ""), data.get("target", ""))
-        if error:
-            self.add_error("target", error)
-        return data
 
 
 @require_http_methods(["GET", "POST"])
