@@ -10,23 +10,10 @@ from typing import Any
 
 from django.conf import settings
 
-DEFAULTS: dict[str, Any] = {
-    "BUDGETS_FREEZE_THRESHOLD": 0.8,
-    "BUDGETS_REQUEST_TTL_MINUTES": 24 * 60,
-    "BUDGETS_APPROVAL_TTL_MINUTES": 4 * 60,
-    "BUDGETS_CANARY_TOLERANCE": 0.001,
-    "BUDGETS_CANARY_CONFIDENCE": 0.95,
-    "BUDGETS_CANARY_MIN_EVENTS": 1000,
-    "BUDGETS_CURRENT_BURN_MINUTES": 60,
-    "BUDGETS_LEDGER_RETENTION_DAYS": 100,
-    "BUDGETS_DAY_RETENTION_DAYS": 400,
-    "BUDGETS_WEBHOOK_TIMEOUT_SECONDS": 5.0,
-    "BUDGETS_EXTERNAL_MAX_AGE_DAYS": 7,
-}
-
 
 def get(name: str) -> Any:
-    return getattr(settings, name, DEFAULTS[name])
+    """A BUDGETS_* setting; settings.py reads each from the environment with its default."""
+    return getattr(settings, name)
 
 
 def current_burn_span() -> timedelta:
