@@ -262,7 +262,12 @@ HEALTH_CHECK_TIMEOUT = env_float("CONTROLPLANE_HEALTH_TIMEOUT", 2.0, minimum=0.1
 # --- Event pipeline ---------------------------------------------------------------------------
 INGEST_BATCH_LIMIT = env_int("CONTROLPLANE_INGEST_BATCH_LIMIT", 1000, minimum=1)
 MAX_EVENT_BYTES = env_int("CONTROLPLANE_MAX_EVENT_BYTES", 256 * 1024, minimum=256)
-WEBHOOK_ALLOWED_HOSTS = env_list("CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+# host = default port only, host:port = that port, host:* = any port (controlplane/egress.py).
+# The default lets the demo call this web server back, and nothing else on this machine.
+WEBHOOK_ALLOWED_HOSTS = env_list(
+    "CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS",
+    [f"127.0.0.1:{env_str('PORT', '8000')}", f"localhost:{env_str('PORT', '8000')}"],
+)
 PYTHON_HANDLERS = env_list(
     "CONTROLPLANE_PYTHON_HANDLERS",
     ["breakers.builtin_handlers.noop", "breakers.builtin_handlers.log_event"],
