@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
+from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -94,3 +96,25 @@ class StrictSerializer(RejectUnknownFieldsMixin, RejectNulMixin, serializers.Ser
 
 class StrictModelSerializer(RejectUnknownFieldsMixin, RejectNulMixin, serializers.ModelSerializer):
     pass
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """A time that must carry its zone (``Z`` or ``+01:00``): DRF would read a naive one in
+    the server's zone without a word, and a client's local time would be stored hours off."""
+
+    default_error_messages = {
+        "naive": "Give a time zone (2026-11-28T12:00:00Z or 2026-11-28T13:00:00+01:00): "
+        "a time without one is ambiguous."
+    }
+
+    def to_internal_value(self, value: Any) -> datetime:
+        if isinstance(value, str):
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:
+                parsed = None  # DRF's own parsing names the format
+            if parsed is not None and parsed.tzinfo is None:
+                self.fail("naive")
+        elif isinstance(value, datetime) and value.tzinfo is None:
+            self.fail("naive")
+        return super().to_internal_value(value)

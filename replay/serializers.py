@@ -8,7 +8,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from controlplane.roles import Role, has_role
-from controlplane.serializers import StrictSerializer
+from controlplane.serializers import AwareDateTimeField, StrictSerializer
 from replay.models import DeliveryAttempt, Event
 from replay.redaction import redact_error
 
@@ -19,7 +19,7 @@ class EventInSerializer(StrictSerializer):
     type = serializers.RegexField(r"^[A-Za-z0-9_.:\-]+$", max_length=200)
     schema_version = serializers.IntegerField(min_value=1, max_value=10_000, default=1)
     priority = serializers.ChoiceField(choices=Event.PriorityChoices.choices, default="MEDIUM")
-    occurred_at = serializers.DateTimeField()
+    occurred_at = AwareDateTimeField()
     payload = serializers.JSONField(default=dict)
 
     def validate_payload(self, value):
