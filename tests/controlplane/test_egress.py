@@ -4,6 +4,7 @@ ports in the allow-list, and the resolved address at connect time (controlplane/
 from __future__ import annotations
 
 import ipaddress
+from datetime import timedelta
 
 import pytest
 
@@ -252,8 +253,8 @@ def test_an_alert_hook_whose_name_resolves_to_loopback_is_refused_at_send(operat
         rule="page",
         severity="page",
         burn_rate_threshold=14.4,
-        long_window="1:00:00",
-        short_window="0:05:00",
+        long_window=timedelta(hours=1),
+        short_window=timedelta(minutes=5),
         long_burn_rate=20,
         short_burn_rate=20,
     )
