@@ -125,11 +125,6 @@ def _enqueue_notifications(transitions: list[Transition]) -> None:
 # --------------------------------------------------------------------------- hooks
 
 
-def host_allowed(url: str) -> bool:
-    """The one outbound URL rule (controlplane/egress.py), shared with webhook routes."""
-    return egress.url_allowed(url)
-
-
 def add_hook(service: Service, url: str, *, actor: Any) -> BudgetAlertHook:
     reason = egress.refusal(url, resolve=True)
     if reason:
@@ -184,8 +179,9 @@ def send(alert_id: int, hook_id: int, state: str) -> str:
     alert = AlertEvent.objects.filter(pk=alert_id).select_related("slo__service").first()
     if hook is None or alert is None:
         return "gone"
-    if not host_allowed(hook.url):
-        outcome = "refused: host not in CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS"
+    refused = egress.refusal(hook.url)  # the one outbound URL rule, shared with webhook routes
+    if refused:
+        outcome = f"refused: {refused}"
         _note(hook, outcome)
         return outcome
     body = json.dumps(payload(alert, state)).encode()

@@ -142,8 +142,12 @@ def parse_allow_list(entries: tuple[str, ...]) -> tuple[Entry, ...]:
 
 def allow_list() -> tuple[Entry, ...]:
     from django.conf import settings  # read at call time: tests and operators change it
+    from django.core.exceptions import ImproperlyConfigured
 
-    return parse_allow_list(tuple(settings.WEBHOOK_ALLOWED_HOSTS))
+    try:
+        return parse_allow_list(tuple(settings.WEBHOOK_ALLOWED_HOSTS))
+    except ValueError as exc:  # not a refusal of one URL: the setting itself is wrong
+        raise ImproperlyConfigured(f"{SETTING}: {exc}") from None
 
 
 def _is_legacy_ipv4(host: str) -> bool:

@@ -268,6 +268,12 @@ WEBHOOK_ALLOWED_HOSTS = env_list(
     "CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS",
     [f"127.0.0.1:{env_str('PORT', '8000')}", f"localhost:{env_str('PORT', '8000')}"],
 )
+from controlplane.egress import parse_allow_list  # noqa: E402 - kept with its setting
+
+try:
+    parse_allow_list(tuple(WEBHOOK_ALLOWED_HOSTS))  # a bad entry stops the start, naming it
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS: {_exc}") from None
 PYTHON_HANDLERS = env_list(
     "CONTROLPLANE_PYTHON_HANDLERS",
     ["breakers.builtin_handlers.noop", "breakers.builtin_handlers.log_event"],

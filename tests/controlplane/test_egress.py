@@ -4,6 +4,9 @@ ports in the allow-list, and the resolved address at connect time (controlplane/
 from __future__ import annotations
 
 import ipaddress
+import os
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -267,3 +270,36 @@ def test_an_alert_hook_whose_name_resolves_to_loopback_is_refused_at_send(operat
         settings.WEBHOOK_ALLOWED_HOSTS = ["localhost:*"]
         assert alerts.send(alert.pk, hook.pk, "firing") == "HTTP 200"
         assert len(receiver.calls) == 1
+
+
+# --- the setting: defaults that let the demo call this server back, bad entries stop the start --
+
+
+def _start_settings(env: dict[str, str], tmp_path) -> subprocess.CompletedProcess:
+    """Settings read in a fresh interpreter, as a process would start, with only ``env``."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("CONTROL", "PORT"))}
+    clean |= {"DJANGO_SETTINGS_MODULE": "controlplane.settings"}
+    clean |= {"CONTROLPLANE_VAR_DIR": str(tmp_path), **env}
+    probe = "import django; django.setup(); from django.conf import settings as s; "
+    probe += "print(','.join(s.WEBHOOK_ALLOWED_HOSTS))"
+    return subprocess.run(
+        [sys.executable, "-c", probe], env=clean, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize("port", [None, "8123"])
+def test_the_default_allow_list_is_only_the_web_servers_own_port(tmp_path, port):
+    result = _start_settings({"PORT": port} if port else {}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    expected = port or "8000"  # the demo's downstream: CONTROLPLANE_DEMO_URL's default
+    assert result.stdout.strip() == f"127.0.0.1:{expected},localhost:{expected}"
+
+
+@pytest.mark.smoke
+def test_a_bad_allow_list_entry_stops_the_start_naming_it(tmp_path):
+    result = _start_settings(
+        {"CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS": "ok.test,127.0.0.1:x"}, tmp_path
+    )
+    assert result.returncode != 0
+    assert "CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS: '127.0.0.1:x'" in result.stderr
