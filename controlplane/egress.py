@@ -68,9 +68,7 @@ class Entry:
     any_port: bool
 
     def matches(self, host: str, ip: IPAddress | None, port: int, scheme: str) -> bool:
-        if self.any_port:
-            pass
-        elif (self.port or DEFAULT_PORTS[scheme]) != port:
+        if not self.any_port and (self.port or DEFAULT_PORTS[scheme]) != port:
             return False
         if ip is not None or self.ip is not None:
             return ip is not None and ip == self.ip
@@ -132,6 +130,8 @@ def parse_entry(text: str) -> Entry:
         ip: IPAddress | None = ipaddress.ip_address(host)
     except ValueError:
         ip = None
+    if raw.startswith("[") and not isinstance(ip, ipaddress.IPv6Address):
+        raise ValueError(f"{text!r}: only an IPv6 address goes in brackets")
     return Entry(raw, str(ip) if ip else host, ip, port, any_port)
 
 

@@ -127,7 +127,9 @@ def test_resolved_addresses_must_be_allowed_by_the_matching_entry(entry, address
 
 
 @pytest.mark.smoke
-@pytest.mark.parametrize("entry", ["127.0.0.1:x", "host:0", "[::1", "a/b", "u@h", "", " :80"])
+@pytest.mark.parametrize(
+    "entry", ["127.0.0.1:x", "host:0", "[::1", "[host]:80", "a/b", "u@h", "", " :80"]
+)
 def test_bad_allow_list_entries_are_named(entry):
     if not entry.strip():
         assert egress.parse_allow_list((entry,)) == ()
