@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
-from budgets import conf
 from budgets.maths import InvalidInput
 from budgets.models import BudgetPolicy, FreezeWindow, ServiceDependency
 from controlplane import audit
@@ -36,12 +36,12 @@ def built_in_default() -> BudgetPolicy:
     """The default policy before anyone saved one: values from settings, not stored."""
     return BudgetPolicy(
         is_default=True,
-        freeze_threshold=Decimal(str(conf.get("BUDGETS_FREEZE_THRESHOLD"))),
-        request_ttl=timedelta(minutes=conf.get("BUDGETS_REQUEST_TTL_MINUTES")),
-        approval_ttl=timedelta(minutes=conf.get("BUDGETS_APPROVAL_TTL_MINUTES")),
-        canary_tolerance=conf.get("BUDGETS_CANARY_TOLERANCE"),
-        canary_confidence=conf.get("BUDGETS_CANARY_CONFIDENCE"),
-        canary_min_events=conf.get("BUDGETS_CANARY_MIN_EVENTS"),
+        freeze_threshold=Decimal(str(settings.BUDGETS_FREEZE_THRESHOLD)),
+        request_ttl=timedelta(minutes=settings.BUDGETS_REQUEST_TTL_MINUTES),
+        approval_ttl=timedelta(minutes=settings.BUDGETS_APPROVAL_TTL_MINUTES),
+        canary_tolerance=settings.BUDGETS_CANARY_TOLERANCE,
+        canary_confidence=settings.BUDGETS_CANARY_CONFIDENCE,
+        canary_min_events=settings.BUDGETS_CANARY_MIN_EVENTS,
     )
 
 
