@@ -39,6 +39,11 @@ def _ratio(value: Any, field: str) -> Decimal:
         raise InvalidInput(field, f"must be a number, got {value!r}") from None
     if not exact.is_finite():
         raise InvalidInput(field, f"must be a finite number, got {value!r}")
+    # A ratio is at most 1: anything with an integer part of 2+ digits is refused here,
+    # before quantize(), which raises InvalidOperation past the context's 28 digits.
+    if exact.adjusted() >= 1:
+        hint = "; write 99.9 % as 0.999" if field == "target" else ""
+        raise InvalidInput(field, f"must be a ratio between 0 and 1, got {value}{hint}")
     if exact != exact.quantize(Decimal("0.000001")):
         raise InvalidInput(field, f"must have at most 6 decimal places, got {value}")
     return exact.quantize(Decimal("0.000001"))

@@ -131,3 +131,31 @@ def test_a_service_with_slos_cannot_be_deleted(operator, service):
     operator.client().post("/api/v1/slos", BODY, format="json")
     response = operator.client().delete("/api/v1/services/shop")
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"target": 1e22}, "target"),
+        ({"target": "1e300"}, "target"),
+        ({"target": "-1e40"}, "target"),
+        (
+            {"budgeting_method": "timeslices", "slice_minutes": 5, "slice_target": 1e30},
+            "slice_target",
+        ),
+    ],
+)
+def test_a_huge_target_on_create_is_refused_naming_the_field(operator, service, change, field):
+    response = operator.client().post("/api/v1/slos", {**BODY, **change}, format="json")
+    assert response.status_code == 400, response.content
+    assert field in str(response.json())
+    assert not SLO.objects.exists()
+
+
+@pytest.mark.parametrize("value", [1e300, "1e400", "9" * 40])
+def test_a_huge_target_in_a_patch_is_refused_naming_the_field(operator, service, value):
+    created = operator.client().post("/api/v1/slos", BODY, format="json").json()
+    response = operator.client().patch(f"/api/v1/slos/{created['id']}", {"target": value}, format="json")
+    assert response.status_code == 400, response.content
+    assert "target" in str(response.json())
+    assert str(SLO.objects.get().target) == "0.999000"
