@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import transaction
 
 from budgets.ledger import SLICE_MINUTES
 from budgets.maths import InvalidInput, slice_is_good, validate_target
 from budgets.models import SLO
-from budgets.windows import format_window, parse_window
+from budgets.windows import Window, format_window, parse_window
 from controlplane import audit
 from controlplane.models import Service
 
@@ -64,6 +66,19 @@ def clean_window(value: Any) -> str:
     return format_window(parse_window(value))
 
 
+def _check_slices_align(window: Window, minutes: int) -> None:
+    """Slices are aligned to the epoch; a calendar period must start on a slice boundary."""
+    if not window.is_calendar:
+        return
+    start = window.anchor.replace(tzinfo=ZoneInfo(window.time_zone)).astimezone(UTC)
+    if start.minute % minutes:
+        raise InvalidInput(
+            "window",
+            f"its periods start at minute {start.minute} of the hour (UTC), which is not "
+            f"a boundary of {minutes}-minute slices",
+        )
+
+
 def clean_fields(fields: dict[str, Any], *, existing: SLO | None = None) -> dict[str, Any]:
     """Check and normalise SLO fields (a whole SLO, or changes to ``existing``).
 
@@ -107,6 +122,8 @@ def clean_fields(fields: dict[str, Any], *, existing: SLO | None = None) -> dict
         if merged.get("slice_target") is None:
             raise InvalidInput("slice_target", "is required for the timeslices method")
         slice_is_good(0, 0, merged["slice_target"])  # validates 0 < slice_target <= 1
+        if merged.get("window"):
+            _check_slices_align(parse_window(merged["window"]), minutes)
     else:
         for name in ("slice_minutes", "slice_target"):
             if merged.get(name) is not None:
