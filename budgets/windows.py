@@ -84,6 +84,28 @@ _DEFAULT_START = {
 }
 
 
+def _canonical_start(period: CalendarPeriod, count: int, start: datetime) -> datetime | None:
+    """The anchor moved by whole periods to the first period starting at or after the default.
+
+    Anchors a whole number of periods apart give the same periods, so they get one text
+    form: 2024-03-01 for months is 2020-01-01, the default, and so is stored as None;
+    2023-05-01 12:00 is 2020-01-01 12:00.
+    """
+    default = _DEFAULT_START[period]
+    if period in (CalendarPeriod.DAY, CalendarPeriod.WEEK):
+        step = timedelta(days=count * (7 if period is CalendarPeriod.WEEK else 1))
+        moved = start - (start - default) // step * step
+        if moved < default:
+            moved += step
+    else:
+        months = count * (3 if period is CalendarPeriod.QUARTER else 1)
+        index = ((default.year - start.year) * 12 + default.month - start.month) // months
+        moved = _add_months(start, index * months)
+        if moved < default:
+            moved = _add_months(start, (index + 1) * months)
+    return None if moved == default else moved
+
+
 def _zone(name: str) -> ZoneInfo:
     if not isinstance(name, str) or not name or len(name) > 64:
         raise InvalidInput("time_zone", f"must be an IANA time zone name, got {name!r}")
@@ -152,8 +174,7 @@ class Window:
                 raise InvalidInput(
                     "start", "must be on day 1 to 28 of a month for monthly or quarterly periods"
                 )
-            if start == _DEFAULT_START[period]:
-                object.__setattr__(self, "start", None)  # one canonical form
+            object.__setattr__(self, "start", _canonical_start(period, self.count, start))
 
     @classmethod
     def rolling(cls, days: int) -> Window:

@@ -239,7 +239,9 @@ def test_it_round_trips_a_calendar_window_with_a_zone_and_an_anchor() -> None:
         time_zone="America/New_York",
         start=datetime(2022, 1, 1, 12),  # noqa: DTZ001
     )
-    assert format_window(window) == text
+    # the anchor is kept as the same weekday and time in the week of the default anchor
+    assert format_window(window) == "calendar:week;start=2020-01-11T12:00;tz=America/New_York"
+    assert parse_window(format_window(window)) == window
     assert format_window(parse_window("Calendar:Month;start=2020-01-01T00:00")) == "calendar:month"
 
 
@@ -277,3 +279,19 @@ def test_a_two_month_window_anchored_mid_month() -> None:
     assert period_bounds(window, utc(2024, 3, 15)) == (utc(2024, 3, 15), utc(2024, 5, 15))
     # before the anchor too
     assert period_bounds(window, utc(2023, 12, 1)) == (utc(2023, 11, 15), utc(2024, 1, 15))
+
+
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [
+        ("calendar:month;start=2024-03-01T00:00", "calendar:month"),
+        ("calendar:quarter;start=2023-10-01T00:00", "calendar:quarter"),
+        ("calendar:quarter;start=2024-02-01T00:00", "calendar:quarter;start=2020-02-01T00:00"),
+        ("calendar:week;start=2024-05-13T00:00", "calendar:week"),  # a Monday
+        ("calendar:2month;start=2024-02-01T00:00", "calendar:2month;start=2020-02-01T00:00"),
+    ],
+)
+def test_anchors_whole_periods_apart_have_one_text_form(text: str, canonical: str) -> None:
+    assert format_window(parse_window(text)) == canonical
+    now = utc(2024, 6, 17, 8)
+    assert period_bounds(text, now) == period_bounds(canonical, now)
