@@ -183,11 +183,13 @@ def _load(text: str) -> list[_Doc]:
             raise doc.fail(
                 "apiVersion", f"must be {API_VERSION}, got {_show(doc.body.get('apiVersion'))}"
             )
-        kind = doc.body.get("kind")
+        kind = doc.kind  # "" unless text, so the lookups below never meet a list
         if kind in UNSUPPORTED_KINDS:
             raise doc.fail("kind", f"{kind} is not supported: {UNSUPPORTED_KINDS[kind]}")
         if kind not in ("Service", "SLO", "SLI"):
-            raise doc.fail("kind", f"{_show(kind)} is not supported; use Service, SLI or SLO")
+            raise doc.fail(
+                "kind", f"{_show(doc.body.get('kind'))} is not supported; use Service, SLI or SLO"
+            )
         _check_metadata(doc, "metadata", doc.body.get("metadata"), required=True)
         if not isinstance(doc.body.get("spec"), dict):
             raise doc.fail("spec", "is required and must be a mapping")
@@ -561,7 +563,7 @@ def _slo_fields(doc: _Doc, slis: dict[str, _Doc]) -> list[_Planned]:
     if "thresholdMetric" in indicator["spec"] and len(objectives) > 1:
         raise doc.fail("spec.objectives", "a thresholdMetric takes exactly one objective")
     method_name = spec.get("budgetingMethod")
-    if method_name not in METHODS:
+    if not isinstance(method_name, str) or method_name not in METHODS:
         raise doc.fail(
             "spec.budgetingMethod",
             f"{_show(method_name)} is not supported; use Occurrences, Timeslices or "
