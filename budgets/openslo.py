@@ -46,6 +46,7 @@ NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 LABEL_KEY = re.compile(r"^([a-zA-Z0-9.-]{1,253}/)?[a-zA-Z0-9]([-a-zA-Z0-9_.]{0,61}[a-zA-Z0-9])?$")
 DURATION = re.compile(r"^([1-9][0-9]{0,5})([mhdwMQY])$")  # the spec's shorthand, case-sensitive
 OPS = ("lte", "gte", "lt", "gt")
+START_TIME = re.compile(r"^documents\[\d+\]\.spec\.timeWindow\[0\]\.calendar\.startTime$")
 MAX_DISPLAY_NAME = 200  # SLO.display_name and Service.name
 MAX_TEAM = 100  # Service.team
 MAX_DESCRIPTION = 1050  # the specification's limit
@@ -143,7 +144,7 @@ def _check_tree(path: str, root: Any) -> None:
             if not math.isfinite(value):
                 raise OpenSLOError(where, f"must be a finite number, got {value}")
         elif isinstance(value, datetime | date):
-            if not where.endswith(".startTime"):
+            if not START_TIME.match(where):  # anywhere else it could not be stored as JSON
                 raise OpenSLOError(where, "a date or time is only allowed in calendar.startTime")
         elif value is not None and not isinstance(value, int):  # bool is an int
             raise OpenSLOError(where, f"is not a plain YAML value ({type(value).__name__})")
@@ -339,7 +340,10 @@ def _start_time(doc: _Doc, field: str, value: Any, zone: str) -> datetime:
     else:
         raise doc.fail(field, f"must be a date and time, got {_show(value)}")
     if moment.tzinfo is not None and moment.utcoffset() is not None:
-        moment = moment.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+        try:
+            moment = moment.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+        except (OverflowError, ValueError):
+            raise doc.fail(field, f"{_show(value)} is out of range") from None
     return moment.replace(tzinfo=None)
 
 

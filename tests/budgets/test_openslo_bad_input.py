@@ -113,6 +113,20 @@ CASES = [
         "plain YAML",
     ),
     (RATIO_TIMESLICES.replace("kind: SLO", "kind: [SLO]"), "documents[0].kind", "supported"),
+    (
+        RATIO_TIMESLICES.replace("query: sum(rate(home_requests[1m]))", "startTime: 2024-01-01"),
+        "documents[0].spec.indicator.spec.ratioMetric.total.metricSource.spec.startTime",
+        "only allowed in calendar.startTime",
+    ),
+    (
+        _text(
+            spec__timeWindow=[
+                {"duration": "1M", "calendar": {"startTime": "0001-01-01T00:00:00+01:00"}}
+            ]
+        ),
+        "documents[0].spec.timeWindow[0].calendar.startTime",
+        "out of range",
+    ),
     (SLI_DOC + "  ratioMetric: {good: {}}\n", "documents[0].spec.ratioMetric", "total"),
     (SLI_DOC + "  thresholdMetric: [q]\n", "documents[0].spec.thresholdMetric", "mapping"),
     (SLI_DOC + "  neither: 1\n", "documents[0].spec", "ratioMetric or thresholdMetric"),
