@@ -70,13 +70,17 @@ def _check_slices_align(window: Window, minutes: int) -> None:
     """Slices are aligned to the epoch; a calendar period must start on a slice boundary."""
     if not window.is_calendar:
         return
-    start = window.anchor.replace(tzinfo=ZoneInfo(window.time_zone)).astimezone(UTC)
-    if start.minute % minutes:
-        raise InvalidInput(
-            "window",
-            f"its periods start at minute {start.minute} of the hour (UTC), which is not "
-            f"a boundary of {minutes}-minute slices",
-        )
+    zone = ZoneInfo(window.time_zone)
+    # Offsets change with daylight saving (by 30 min in a few zones): check a year of them.
+    for month in range(1, 13):
+        local = window.anchor.replace(month=month, tzinfo=zone)
+        start = local.astimezone(UTC)
+        if start.minute % minutes:
+            raise InvalidInput(
+                "window",
+                f"its periods can start at minute {start.minute} of the hour (UTC), which "
+                f"is not a boundary of {minutes}-minute slices",
+            )
 
 
 def clean_fields(fields: dict[str, Any], *, existing: SLO | None = None) -> dict[str, Any]:

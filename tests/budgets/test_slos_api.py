@@ -6,7 +6,7 @@ import pytest
 
 from budgets.models import SLO
 from controlplane.models import AuditEntry
-from tests.budgets.conftest import make_service
+from tests.budgets.conftest import logged_in, make_service
 
 pytestmark = [pytest.mark.django_db, pytest.mark.smoke]
 
@@ -183,3 +183,29 @@ def test_timeslices_refuse_a_calendar_period_that_starts_off_a_slice_boundary(op
     assert "window" in response.json()["errors"]
     thirty = operator.client().post("/api/v1/slos", {**body, "slice_minutes": 30}, format="json")
     assert thirty.status_code == 201, thirty.content
+
+
+def test_a_zone_whose_offset_moves_by_half_an_hour_is_refused_for_hourly_slices(operator, service):
+    body = {
+        **BODY,
+        "window": "calendar:month;tz=Australia/Lord_Howe",  # +10:30 in winter, +11 in summer
+        "budgeting_method": "timeslices",
+        "slice_minutes": 60,
+        "slice_target": 0.95,
+    }
+    response = operator.client().post("/api/v1/slos", body, format="json")
+    assert response.status_code == 400, response.content
+    assert "window" in response.json()["errors"]
+
+
+@pytest.mark.parametrize("method", ["occurrences", "timeslices"])
+def test_the_budget_of_a_zoned_calendar_slo_is_computed(operator, viewer, service, method):
+    body = {**BODY, "window": "calendar:week;start=2024-01-06T12:00;tz=America/New_York"}
+    if method == "timeslices":
+        body.update(budgeting_method="timeslices", slice_minutes=5, slice_target=0.9)
+    created = operator.client().post("/api/v1/slos", body, format="json")
+    assert created.status_code == 201, created.content
+    budget = viewer.client().get(f"/api/v1/slos/{created.json()['id']}/budget")
+    assert budget.status_code == 200, budget.content
+    page = logged_in(viewer).get(f"/budgets/slos/{created.json()['id']}/")
+    assert page.status_code == 200, page.status_code
