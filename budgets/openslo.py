@@ -134,7 +134,7 @@ def _check_tree(path: str, root: Any) -> None:
             for key, item in value.items():
                 if not isinstance(key, str):
                     raise OpenSLOError(where, f"keys must be strings, got {_show(key)}")
-                _check_text(f"{where}.{key}" if where else key, key)
+                _check_text(where, key, what="a key")  # before the key goes into a path
                 stack.append((f"{where}.{key}" if where else key, item, depth + 1))
         elif isinstance(value, list):
             stack.extend((f"{where}[{i}]", item, depth + 1) for i, item in enumerate(value))
@@ -150,13 +150,15 @@ def _check_tree(path: str, root: Any) -> None:
             raise OpenSLOError(where, f"is not a plain YAML value ({type(value).__name__})")
 
 
-def _check_text(where: str, text: str) -> None:
+def _check_text(where: str, text: str, what: str = "the text") -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise OpenSLOError(where, "holds a lone surrogate, which is not valid unicode") from None
+        raise OpenSLOError(
+            where, f"{what} {_show(text)} holds a lone surrogate, which is not valid unicode"
+        ) from None
     if "\x00" in text:
-        raise OpenSLOError(where, "holds a NUL character")
+        raise OpenSLOError(where, f"{what} {_show(text)} holds a NUL character")
 
 
 def _load(text: str) -> list[_Doc]:

@@ -100,6 +100,11 @@ CASES = [
         "surrogate",
     ),
     (_text(spec__service=["shop"]), "documents[0].spec.service", "Service name"),
+    (
+        RATIO_TIMESLICES.replace("description:", '"\\udc00x": 1\n  description:'),
+        "documents[0].spec",
+        "a key",
+    ),
     (_text(spec__budgetingMethod={"a": 1}), "documents[0].spec.budgetingMethod", "supported"),
     (_text(spec__objectives__0__op="above"), "documents[0].spec.objectives[0].op", "one of"),
     (
@@ -195,3 +200,20 @@ def test_a_standalone_sli_document_is_checked_and_a_good_one_imports_nothing(ope
         + "    total: {metricSource: {type: X}}\n"
     )
     assert openslo.import_documents(good, actor=operator.user) == []
+
+
+def test_the_command_refuses_a_file_that_is_not_utf8(operator, tmp_path):
+    file = tmp_path / "slo.yaml"
+    file.write_bytes(b"apiVersion: openslo/v1\nkind: \xff\xfe\n")
+    with pytest.raises(CommandError, match="UTF-8"):
+        call_command("openslo_import", str(file), stdout=io.StringIO())
+
+
+def test_a_json_body_with_a_surrogate_key_is_a_400(operator, shop):
+    response = operator.client().post(
+        "/api/v1/openslo/import",
+        {"yaml": RATIO_TIMESLICES.replace("description:", '"\\ud800": 1\n  description:')},
+        format="json",
+    )
+    assert response.status_code == 400, response.content
+    assert "documents[0].spec" in response.json()["errors"]
