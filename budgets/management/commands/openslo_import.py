@@ -16,7 +16,10 @@ class Command(BaseCommand):
         if path == "-":
             import sys
 
-            text = sys.stdin.read()
+            try:
+                text = sys.stdin.read()
+            except UnicodeDecodeError as exc:
+                raise CommandError(f"standard input is not UTF-8 text: {exc}") from None
         else:
             try:
                 with open(path, encoding="utf-8") as handle:
