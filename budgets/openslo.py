@@ -576,7 +576,7 @@ def _slo_fields(doc: _Doc, slis: dict[str, _Doc]) -> list[_Planned]:
             "RatioTimeslices",
         )
     window = _window(doc)
-    display = _text(doc, "metadata.displayName", doc.metadata.get("displayName"), 200)
+    display = _text(doc, "metadata.displayName", doc.metadata.get("displayName"), MAX_DISPLAY_NAME)
     names = _objective_names(doc, objectives)
     planned = []
     for i, (name, objective) in enumerate(zip(names, objectives, strict=True)):
@@ -664,7 +664,9 @@ def _objective_fields(
     if label and label != (display or name):  # the export's default; kept only when it differs
         keep.setdefault("objective", {})["displayName"] = label
     fields["display_name"] = display
-    fields["description"] = _text(doc, "spec.description", doc.spec.get("description"), 1050)
+    fields["description"] = _text(
+        doc, "spec.description", doc.spec.get("description"), MAX_DESCRIPTION
+    )
     fields["openslo"] = keep
     try:
         cleaned = slos.clean_fields(fields)  # the same checks as the API, named in OpenSLO terms
