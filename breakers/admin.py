@@ -11,17 +11,7 @@ from breakers import control, routes
 from breakers.engine import BreakerConfig
 from breakers.forms import DYNAMIC_FIELDS, CircuitBreakerAdminForm, RouteForm
 from breakers.models import BreakerTransition, CircuitBreaker, DemoDownstream, Route, WorkerNode
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from controlplane.admin import ReadOnlyAdmin
 
 
 @admin.register(Route)
@@ -157,5 +147,7 @@ class WorkerNodeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(DemoDownstream)
-class DemoDownstreamAdmin(admin.ModelAdmin):
+class DemoDownstreamAdmin(ReadOnlyAdmin):
+    """Read only until the Demo page's change has an audited verb to save through."""
+
     list_display = ["name", "failure_rate", "latency_ms", "traffic_per_tick"]

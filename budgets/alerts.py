@@ -19,7 +19,6 @@ import urllib3
 from django.db import transaction
 from django.utils import timezone
 
-from budgets import conf
 from budgets.burn import AlertRule, AlertState, alert_rules, evaluate_alerts
 from budgets.ledger import read_counts
 from budgets.maths import InvalidInput
@@ -185,7 +184,7 @@ def send(alert_id: int, hook_id: int, state: str) -> str:
         _note(hook, outcome)
         return outcome
     body = json.dumps(payload(alert, state)).encode()
-    timeout = urllib3.Timeout(total=conf.get("BUDGETS_WEBHOOK_TIMEOUT_SECONDS"))
+    timeout = urllib3.Timeout(total=settings.BUDGETS_WEBHOOK_TIMEOUT_SECONDS)
     try:
         response = _pool().request(
             "POST",

@@ -1,4 +1,9 @@
-"""Request ids, JSON errors for the API, and login for every page."""
+"""Request ids and JSON errors for the API.
+
+Login for every page is Django's own LoginRequiredMiddleware (settings.MIDDLEWARE); the few
+public views are marked `login_not_required` where they are defined (DRF views mark
+themselves and answer 401 JSON).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,6 @@ import re
 import uuid
 
 from django.conf import settings
-from django.contrib.auth.views import redirect_to_login
 from django.core.handlers.wsgi import LimitedStream
 from django.http import JsonResponse
 from django.utils.log import log_response
@@ -138,27 +142,3 @@ class ApiErrorsMiddleware:
                 replacement._has_been_logged = True
             return replacement
         return response
-
-
-PUBLIC_PREFIXES = (
-    "/api/",
-    "/static/",
-    "/admin/",
-    "/accounts/",
-    "/healthz",
-    "/readyz",
-    "/metrics",
-    "/demo/downstream/",  # webhook target of the demo; off unless CONTROLPLANE_DEMO
-)
-
-
-class LoginRequiredPagesMiddleware:
-    """Every page needs a login. The API answers 401 JSON itself; the admin has its own login."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        if not request.user.is_authenticated and not request.path.startswith(PUBLIC_PREFIXES):
-            return redirect_to_login(request.get_full_path())
-        return self.get_response(request)

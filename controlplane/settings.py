@@ -81,7 +81,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "controlplane.middleware.LoginRequiredPagesMiddleware",
+    # Every view needs a login unless marked login_not_required (login page, health,
+    # metrics, the demo downstream); DRF views mark themselves and answer 401 JSON.
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
