@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any
 
 import urllib3
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
