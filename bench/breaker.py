@@ -31,8 +31,8 @@ if str(ROOT) not in sys.path:
 import pybreaker  # noqa: E402
 import redis  # noqa: E402
 
-from breakers.engine import Breaker, BreakerConfig, BreakerOpen, Outcome, State  # noqa: E402
-from breakers.stores import InProcessStore, RedisStore  # noqa: E402
+from breakers.engine import Breaker, BreakerConfig, BreakerOpen, InProcessStore, Outcome, State  # noqa: E402
+from breakers.engine.redis_store import RedisStore  # noqa: E402
 
 TARGET_S = 0.25  # wall time of one measured repetition
 REPEATS = 3  # best of

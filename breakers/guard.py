@@ -19,9 +19,15 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Max
 
-from breakers.engine import OPERATOR_STATES, Breaker, BreakerConfig, State, Transition
+from breakers.engine import (
+    OPERATOR_STATES,
+    Breaker,
+    BreakerConfig,
+    InProcessStore,
+    State,
+    Transition,
+)
 from breakers.models import BreakerTransition, CircuitBreaker
-from breakers.stores import InProcessStore
 from breakers.telemetry import observe_transition
 
 log = logging.getLogger(__name__)
@@ -50,7 +56,7 @@ class Guard:
     def __init__(self) -> None:
         self.pid = os.getpid()
         if settings.REDIS_URL:
-            from breakers.redis_store import RedisStore
+            from breakers.engine.redis_store import RedisStore
 
             self.store = RedisStore(settings.REDIS_URL)
         else:

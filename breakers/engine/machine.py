@@ -1,9 +1,11 @@
-"""Circuit-breaker engine: configuration, decisions and the local view of a shared breaker.
+"""Circuit-breaker state machine: configuration, decisions, the local view of a shared
+breaker, and the `StateStore` protocol a breaker is given.
 
 Pure Python (stdlib only, no Django). A `Breaker` decides every call from a locally cached
 `Snapshot`; the rules that change state (tripping, half-open probes, operator force) live in
-the state store (`breakers.stores`), so that every process sharing a store applies them
-atomically in one place. See docs/breakers.md.
+the state store (`breakers.engine.stores`, `breakers.engine.redis_store`), so that every
+process sharing a store applies them atomically in one place. This module imports neither
+store: a breaker is always handed its store. See docs/breakers.md.
 """
 
 from __future__ import annotations
@@ -15,10 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NamedTuple
-
-if TYPE_CHECKING:
-    from .stores import StateStore
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 log = logging.getLogger(__name__)
 
@@ -302,6 +301,39 @@ _UNGUARDED_PERMIT = Permit(Permit.UNGUARDED, -1, 0.0)
 _PASSING = (State.CLOSED, State.FORCED_CLOSED)
 
 
+@runtime_checkable
+class StateStore(Protocol):
+    """What a `Breaker` needs from shared state. Every method that takes `now` uses the
+    breaker's clock (wall clock by default) so that nodes can compare times."""
+
+    node_id: str
+    flush_max_calls: int  # the breaker asks for a flush once this many calls are pending
+
+    def attach(self, breaker: Breaker) -> Snapshot:
+        """Start delivering updates for `breaker.name` to `breaker`; return the record."""
+        ...
+
+    def detach(self, breaker: Breaker) -> None: ...
+
+    def request_flush(self, breaker: Breaker, urgent: bool) -> None:
+        """Calls are pending on `breaker` (urgent: a failure among them)."""
+        ...
+
+    def load(self, name: str) -> Snapshot: ...
+
+    def flush(self, name: str, batch: Batch, config: BreakerConfig, now: float) -> Snapshot: ...
+
+    def acquire_probe(self, name: str, config: BreakerConfig, now: float) -> ProbeResult: ...
+
+    def complete_probe(
+        self, name: str, token: str, success: bool, config: BreakerConfig, now: float
+    ) -> Snapshot: ...
+
+    def force(self, name: str, state: State | None, now: float) -> Snapshot: ...
+
+    def delete(self, name: str) -> None: ...
+
+
 class Breaker:
     """One named breaker in this process.
 
@@ -313,16 +345,12 @@ class Breaker:
     def __init__(
         self,
         name: str,
-        config: BreakerConfig | None = None,
-        store: StateStore | None = None,
+        config: BreakerConfig,
+        store: StateStore,
         *,
         clock: Callable[[], float] = time.time,
         listeners: Iterable[Listener] = (),
     ) -> None:
-        if store is None:
-            from .stores import default_store
-
-            store = default_store()
         self.name = name
         self._store = store
         self._clock = clock
@@ -337,7 +365,7 @@ class Breaker:
         self._mark_sec = -1
         self._probing = False  # one thread per process asks the store for a probe slot
         self._probe_retry_at = 0.0
-        self._set_config(config if config is not None else BreakerConfig())
+        self._set_config(config)
         self._snap = Snapshot(name)
         self._state = State.CLOSED
         self._open_until = 0.0
@@ -617,6 +645,7 @@ __all__ = [
     "ProbeResult",
     "Snapshot",
     "State",
+    "StateStore",
     "Transition",
     "WindowType",
 ]

@@ -3,7 +3,7 @@
 * Decisions stay local: a Breaker decides from its cached Snapshot; calls are counted in
   memory and flushed by a background thread every `flush_interval_s` or `flush_max_calls`
   calls (at once after a failure), so the healthy path never waits on Redis.
-* Every change is one Lua script (breakers/lua/breaker.lua): window merge + evaluation +
+* Every change is one Lua script (breakers/engine/lua/breaker.lua): window merge + evaluation +
   trip, OPEN -> HALF_OPEN + probe lease, probe completion, operator force. The script bumps
   the record's version and PUBLISHes it; a subscriber thread in every process applies it, and
   a periodic refresh catches anything pub/sub missed.
@@ -24,18 +24,15 @@ import time
 import uuid
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from .engine import OPERATOR_STATES, Batch, BreakerConfig, ProbeResult, Snapshot, State
+from .machine import OPERATOR_STATES, Batch, Breaker, BreakerConfig, ProbeResult, Snapshot, State
 from .stores import AttachedBreakers, InProcessStore, make_node_id
-
-if TYPE_CHECKING:
-    from .engine import Breaker
 
 log = logging.getLogger(__name__)
 

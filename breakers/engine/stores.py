@@ -10,9 +10,9 @@ the store applies them atomically in one place:
 * ``force``          operator modes, and back to automatic
 
 `InProcessStore` (here, stdlib only) is the embedded default for one worker process and the
-reference implementation; `RedisStore` (breakers/redis_store.py, imported lazily so this
-module never needs redis) runs the same rules as one Lua script per operation and shares them
-between any number of processes. Both pass tests/breakers/test_store_contract.py.
+reference implementation; `RedisStore` (breakers/engine/redis_store.py) runs the same rules
+as one Lua script per operation and shares them between any number of processes. Both
+implement `breakers.engine.machine.StateStore` and pass tests/breakers/test_store_contract.py.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ import threading
 import uuid
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from .engine import (
+from .machine import (
     OPERATOR_STATES,
     Batch,
+    Breaker,
     BreakerConfig,
     ProbeResult,
     Snapshot,
@@ -36,44 +36,7 @@ from .engine import (
     WindowType,
 )
 
-if TYPE_CHECKING:
-    from .engine import Breaker
-    from .redis_store import RedisStore
-
-__all__ = ["InProcessStore", "RedisStore", "StateStore", "default_store", "make_node_id"]
-
-
-@runtime_checkable
-class StateStore(Protocol):
-    """What a `Breaker` needs from shared state. Every method that takes `now` uses the
-    breaker's clock (wall clock by default) so that nodes can compare times."""
-
-    node_id: str
-    flush_max_calls: int  # the breaker asks for a flush once this many calls are pending
-
-    def attach(self, breaker: Breaker) -> Snapshot:
-        """Start delivering updates for `breaker.name` to `breaker`; return the record."""
-        ...
-
-    def detach(self, breaker: Breaker) -> None: ...
-
-    def request_flush(self, breaker: Breaker, urgent: bool) -> None:
-        """Calls are pending on `breaker` (urgent: a failure among them)."""
-        ...
-
-    def load(self, name: str) -> Snapshot: ...
-
-    def flush(self, name: str, batch: Batch, config: BreakerConfig, now: float) -> Snapshot: ...
-
-    def acquire_probe(self, name: str, config: BreakerConfig, now: float) -> ProbeResult: ...
-
-    def complete_probe(
-        self, name: str, token: str, success: bool, config: BreakerConfig, now: float
-    ) -> Snapshot: ...
-
-    def force(self, name: str, state: State | None, now: float) -> Snapshot: ...
-
-    def delete(self, name: str) -> None: ...
+__all__ = ["AttachedBreakers", "InProcessStore", "make_node_id"]
 
 
 def make_node_id() -> str:
@@ -432,25 +395,3 @@ class InProcessStore(AttachedBreakers):
     def clear(self) -> None:
         with self._lock:
             self._records.clear()
-
-
-_default_lock = threading.Lock()
-_default: InProcessStore | None = None
-
-
-def default_store() -> InProcessStore:
-    """The process-wide store used by a Breaker created without one."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = InProcessStore()
-        return _default
-
-
-def __getattr__(name: str) -> Any:
-    # RedisStore needs redis-py; import it only when asked for.
-    if name == "RedisStore":
-        from .redis_store import RedisStore
-
-        return RedisStore
-    raise AttributeError(name)

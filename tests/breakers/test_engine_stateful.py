@@ -13,8 +13,15 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from breakers.engine import Breaker, BreakerConfig, BreakerOpen, Outcome, State, WindowType
-from breakers.stores import InProcessStore
+from breakers.engine import (
+    Breaker,
+    BreakerConfig,
+    BreakerOpen,
+    InProcessStore,
+    Outcome,
+    State,
+    WindowType,
+)
 
 FAILS = {Outcome.FAILURE, Outcome.TIMEOUT}
 

@@ -11,13 +11,13 @@ from breakers.engine import (
     Breaker,
     BreakerConfig,
     BreakerOpen,
+    InProcessStore,
     Outcome,
     Permit,
     State,
     Transition,
     WindowType,
 )
-from breakers.stores import InProcessStore
 
 
 class FakeClock:
@@ -583,7 +583,7 @@ def test_listener_errors_are_logged_and_do_not_break_calls(caplog):
         clock=clock,
         listeners=[broken, good.append],
     )
-    with caplog.at_level(logging.ERROR, logger="breakers.engine"):
+    with caplog.at_level(logging.ERROR, logger="breakers.engine.machine"):
         assert run(b, clock, "F S") == ["ok", "rejected"]
     assert "boom" in caplog.text
     assert [t.to_state for t in good] == [State.OPEN]

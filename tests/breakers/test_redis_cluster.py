@@ -29,7 +29,7 @@ import pytest
 import redis
 
 from breakers.engine import Breaker, BreakerConfig, BreakerOpen, Outcome, State, Transition
-from breakers.stores import RedisStore
+from breakers.engine.redis_store import RedisStore
 
 REDIS_URL = "redis://127.0.0.1:6379/5"
 ROOT = str(Path(__file__).resolve().parents[2])
@@ -122,7 +122,7 @@ def test_unreachable_redis_falls_back_to_local_decisions(caplog):
         f"redis://127.0.0.1:{_free_port()}/5", socket_timeout_s=0.2, retry_interval_s=0.1
     )
     try:
-        with caplog.at_level(logging.WARNING, logger="breakers.redis_store"):
+        with caplog.at_level(logging.WARNING, logger="breakers.engine.redis_store"):
             b = Breaker("dep", BreakerConfig(consecutive_failures=3), store)
             worst = 0.0
             for _ in range(3):

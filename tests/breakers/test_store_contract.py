@@ -18,12 +18,14 @@ from breakers.engine import (
     Breaker,
     BreakerConfig,
     BreakerOpen,
+    InProcessStore,
     Outcome,
     Snapshot,
     State,
+    StateStore,
     WindowType,
 )
-from breakers.stores import InProcessStore, RedisStore, StateStore
+from breakers.engine.redis_store import RedisStore
 
 REDIS_URL = "redis://127.0.0.1:6379/5"
 T0 = 1_000.0
