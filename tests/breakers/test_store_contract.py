@@ -5,7 +5,6 @@ through both side by side and requires identical records."""
 from __future__ import annotations
 
 import itertools
-import os
 import uuid
 
 import pytest
@@ -26,8 +25,8 @@ from breakers.engine import (
     WindowType,
 )
 from breakers.engine.redis_store import RedisStore
+from tests.conftest import require_redis
 
-REDIS_URL = "redis://127.0.0.1:6379/5"
 T0 = 1_000.0
 QUIET = {
     "consecutive_failures": 0,
@@ -36,20 +35,8 @@ QUIET = {
 }
 
 
-def require_redis() -> str:
-    """Skip when Redis is down, unless CONTROLPLANE_REQUIRE_SERVICES=1: then fail."""
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1).ping()
-    except redis.RedisError as exc:
-        msg = f"Redis at {REDIS_URL} is unreachable ({exc})"
-        if os.environ.get("CONTROLPLANE_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{msg} and CONTROLPLANE_REQUIRE_SERVICES=1")
-        pytest.skip(f"{msg}; set CONTROLPLANE_REQUIRE_SERVICES=1 to make this a failure")
-    return REDIS_URL
-
-
 def purge(prefix: str) -> None:
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(require_redis())
     keys = list(client.scan_iter(match=f"{prefix}*", count=500))
     if keys:
         client.delete(*keys)
