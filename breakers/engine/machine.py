@@ -57,6 +57,13 @@ class WindowType(StrEnum):
     TIME = "time"  # the calls of the last `window_size` seconds (1 s buckets)
 
 
+class HalfOpenPolicy(StrEnum):
+    """How HALF_OPEN decides (docs/breakers.md has the table)."""
+
+    FIRST_FAILURE = "first_failure"  # ours: the first failed probe re-opens, N successes close
+    FAILURE_RATE = "failure_rate"  # Resilience4j's: judge the permitted calls' rates once done
+
+
 def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -80,10 +87,13 @@ class BreakerConfig:
     open_wait_s: float = 30.0  # first OPEN period
     open_wait_multiplier: float = 2.0  # each failed probe multiplies the next OPEN period
     max_open_wait_s: float = 64.0  # cap of the backed-off OPEN period
-    half_open_max_probes: int = 1  # probes in flight at once, cluster-wide
+    half_open_max_probes: int = 1  # first_failure: probes in flight at once, cluster-wide
     half_open_probe_interval_s: float = 1.0  # minimum spacing of probe starts
-    half_open_success_threshold: int = 1  # successful probes needed to close
+    half_open_success_threshold: int = 1  # first_failure: successful probes needed to close
     probe_lease_s: float = 30.0  # a probe never recorded frees its slot after this
+    half_open_policy: HalfOpenPolicy = HalfOpenPolicy.FIRST_FAILURE
+    half_open_permitted_calls: int = 10  # failure_rate: calls let through (in total) to judge
+    half_open_max_wait_s: float = 0.0  # HALF_OPEN longer than this re-opens; 0: no limit
 
     def __post_init__(self) -> None:
         # Coerce the JSON forms so from_dict() and hand-written configs behave the same.
@@ -93,6 +103,13 @@ class BreakerConfig:
             except ValueError:
                 raise ValueError(
                     f"window_type: must be one of {[w.value for w in WindowType]}"
+                ) from None
+        if not isinstance(self.half_open_policy, HalfOpenPolicy):
+            try:
+                object.__setattr__(self, "half_open_policy", HalfOpenPolicy(self.half_open_policy))
+            except ValueError:
+                raise ValueError(
+                    f"half_open_policy: must be one of {[p.value for p in HalfOpenPolicy]}"
                 ) from None
         if not isinstance(self.failure_outcomes, frozenset) or not all(
             isinstance(o, Outcome) for o in self.failure_outcomes
@@ -145,6 +162,23 @@ class BreakerConfig:
             bad("half_open_success_threshold", "must be an integer >= 1")
         if not _is_num(self.probe_lease_s) or self.probe_lease_s <= 0:
             bad("probe_lease_s", "must be > 0")
+        if (
+            not _is_int(self.half_open_permitted_calls)
+            or not 1 <= self.half_open_permitted_calls <= MAX_COUNT_WINDOW
+        ):
+            bad("half_open_permitted_calls", f"must be an integer in [1, {MAX_COUNT_WINDOW}]")
+        if not _is_num(self.half_open_max_wait_s) or self.half_open_max_wait_s < 0:
+            bad("half_open_max_wait_s", "must be >= 0 (0: no limit)")
+        if (
+            self.half_open_policy is HalfOpenPolicy.FAILURE_RATE
+            and self.failure_rate_threshold is None
+            and self.slow_call_rate_threshold is None
+        ):
+            bad(
+                "half_open_policy",
+                "failure_rate judges probes by failure_rate_threshold or slow_call_rate_threshold;"
+                " set one of them",
+            )
 
     def open_wait(self, reopen_count: int) -> float:
         """OPEN period after `reopen_count` failed probes in a row (exponential, capped)."""
@@ -165,7 +199,7 @@ class BreakerConfig:
         out: dict[str, Any] = {}
         for f in fields(self):
             v = getattr(self, f.name)
-            if isinstance(v, WindowType):
+            if isinstance(v, WindowType | HalfOpenPolicy):
                 v = v.value
             elif isinstance(v, frozenset):
                 v = sorted(o.value for o in v)
@@ -200,7 +234,9 @@ class Snapshot(NamedTuple):
     calls: int = 0  # shared window figures as of the last evaluation
     failures: int = 0
     slow_calls: int = 0
-    probe_successes: int = 0
+    probe_successes: int = 0  # HALF_OPEN: probes that did not fail
+    probe_failures: int = 0  # HALF_OPEN, failure_rate policy: probes that failed
+    probe_slow_calls: int = 0  # HALF_OPEN, failure_rate policy: probes that were slow
 
     @property
     def failure_rate(self) -> float:
@@ -326,8 +362,16 @@ class StateStore(Protocol):
     def acquire_probe(self, name: str, config: BreakerConfig, now: float) -> ProbeResult: ...
 
     def complete_probe(
-        self, name: str, token: str, success: bool, config: BreakerConfig, now: float
-    ) -> Snapshot: ...
+        self,
+        name: str,
+        token: str,
+        success: bool,
+        config: BreakerConfig,
+        now: float,
+        slow: bool = False,
+    ) -> Snapshot:
+        """`success`: the outcome was no failure; `slow`: it took >= slow_call_duration_s."""
+        ...
 
     def force(self, name: str, state: State | None, now: float) -> Snapshot: ...
 
@@ -502,11 +546,11 @@ class Breaker:
             duration_s = now - permit.started_at
         cfg = self._config
         failed = bool(outcome._bit & self._fail_mask)  # type: ignore[attr-defined]
-        # A slow probe is a failed probe when slowness can trip the breaker at all.
-        if cfg.slow_call_rate_threshold is not None and duration_s >= cfg.slow_call_duration_s:
-            failed = True
+        # The store applies the policy (first_failure counts a slow probe as failed when
+        # slowness can trip the breaker at all; failure_rate counts it towards the slow rate).
+        slow = duration_s >= cfg.slow_call_duration_s
         assert permit.token is not None
-        snap = self._store.complete_probe(self.name, permit.token, not failed, cfg, now)
+        snap = self._store.complete_probe(self.name, permit.token, not failed, cfg, now, slow)
         self.apply_snapshot(snap)
 
     def flush(self) -> None:
@@ -636,6 +680,7 @@ def _make_batch(
 __all__ = [
     "Batch",
     "Breaker",
+    "HalfOpenPolicy",
     "BreakerConfig",
     "BreakerOpen",
     "Listener",

@@ -43,7 +43,7 @@ _OUTAGE = (RedisError, OSError)
 
 @functools.lru_cache(maxsize=512)
 def _config_args(cfg: BreakerConfig) -> tuple[str, ...]:
-    """The config as ARGV 8-21 of the script (repr keeps floats exact)."""
+    """The config as ARGV 8-24 of the script (repr keeps floats exact)."""
 
     def num(v: float | None) -> str:
         return "-1" if v is None else repr(v)
@@ -63,6 +63,9 @@ def _config_args(cfg: BreakerConfig) -> tuple[str, ...]:
         str(cfg.half_open_success_threshold),
         repr(cfg.probe_lease_s),
         cfg.window_spec,
+        cfg.half_open_policy.value,
+        str(cfg.half_open_permitted_calls),
+        repr(cfg.half_open_max_wait_s),
     )
 
 
@@ -89,6 +92,8 @@ def snapshot_from_fields(name: str, d: dict[str, Any]) -> Snapshot:
         failures=int(g["failures"]),
         slow_calls=int(g["slow"]),
         probe_successes=int(g["probe_ok"]),
+        probe_failures=int(g.get("probe_fail", "0")),  # absent from records of older versions
+        probe_slow_calls=int(g.get("probe_slow", "0")),
     )
 
 
@@ -256,12 +261,19 @@ class RedisStore(AttachedBreakers):
         )
 
     def complete_probe(
-        self, name: str, token: str, success: bool, config: BreakerConfig, now: float
+        self,
+        name: str,
+        token: str,
+        success: bool,
+        config: BreakerConfig,
+        now: float,
+        slow: bool = False,
     ) -> Snapshot:
-        out = self._eval(name, "complete", now, config, [token, 1 if success else 0])
+        args = [token, 1 if success else 0, 1 if slow else 0]
+        out = self._eval(name, "complete", now, config, args)
         if out is None:
             self.fallback_ops += 1
-            return self._local.complete_probe(name, token, success, config, now)
+            return self._local.complete_probe(name, token, success, config, now, slow)
         return out["snapshot"]
 
     def force(self, name: str, state: State | None, now: float) -> Snapshot:

@@ -30,6 +30,7 @@ from .machine import (
     Batch,
     Breaker,
     BreakerConfig,
+    HalfOpenPolicy,
     ProbeResult,
     Snapshot,
     State,
@@ -66,6 +67,8 @@ class _Record:
         "failures",
         "slow",
         "probe_ok",
+        "probe_fail",
+        "probe_slow",
         "last_probe",
         "leases",
     )
@@ -89,6 +92,8 @@ class _Record:
         self.failures = 0
         self.slow = 0
         self.probe_ok = 0
+        self.probe_fail = 0
+        self.probe_slow = 0
         self.last_probe: float | None = None
         self.leases: dict[str, float] = {}  # probe token -> lease expiry
 
@@ -107,6 +112,8 @@ class _Record:
             self.failures,
             self.slow,
             self.probe_ok,
+            self.probe_fail,
+            self.probe_slow,
         )
 
     # -- rules (mirrored line by line in breakers/lua/breaker.lua) -----------------------
@@ -123,13 +130,34 @@ class _Record:
         self.tw = {}
         self.consec = 0
 
+    def clear_probes(self) -> None:
+        self.leases = {}
+        self.probe_ok = self.probe_fail = self.probe_slow = 0
+
+    def half_open_expired(self, cfg: BreakerConfig, now: float) -> bool:
+        wait = cfg.half_open_max_wait_s
+        return wait > 0 and now >= self.changed_at + wait
+
+    def judge_probes(self, cfg: BreakerConfig, now: float, origin: str) -> None:
+        """failure_rate policy: once the permitted calls are done, their rates decide."""
+        n = self.probe_ok + self.probe_fail
+        if n < cfg.half_open_permitted_calls:
+            self.version += 1  # same state, but other nodes must retry for a slot
+            return
+        fr, sr = cfg.failure_rate_threshold, cfg.slow_call_rate_threshold
+        if fr is not None and self.probe_fail * 100 >= fr * n:
+            self.trip("probe_failure_rate", self.reopen + 1, cfg, now, origin)
+        elif sr is not None and self.probe_slow * 100 >= sr * n:
+            self.trip("probe_slow_call_rate", self.reopen + 1, cfg, now, origin)
+        else:
+            self.reset(State.CLOSED, "probe_succeeded", now, origin)
+
     def trip(self, reason: str, reopen: int, cfg: BreakerConfig, now: float, origin: str) -> None:
         # Figures are kept: they say what tripped it. The window restarts on the next CLOSED.
         self.reopen = reopen
         self.open_until = now + cfg.open_wait(reopen)
         self.clear_window()
-        self.leases = {}
-        self.probe_ok = 0
+        self.clear_probes()
         self.transition(State.OPEN, reason, now, origin)
 
     def reset(self, to: State, reason: str, now: float, origin: str) -> None:
@@ -138,8 +166,7 @@ class _Record:
         self.open_until = 0.0
         self.clear_window()
         self.calls = self.failures = self.slow = 0
-        self.leases = {}
-        self.probe_ok = 0
+        self.clear_probes()
         self.last_probe = None
         self.transition(to, reason, now, origin)
 
@@ -206,38 +233,68 @@ class _Record:
         """Return (token or None, retry_at, transitioned)."""
         changed = False
         if self.state is State.OPEN and now >= self.open_until:
-            self.leases = {}
-            self.probe_ok = 0
+            self.clear_probes()
             self.last_probe = None
             self.transition(State.HALF_OPEN, "open_wait_elapsed", now, origin)
             changed = True
         if self.state is State.HALF_OPEN:
+            if self.half_open_expired(cfg, now):
+                self.trip("half_open_max_wait", self.reopen + 1, cfg, now, origin)
+                return None, self.open_until, True
             for t in [t for t, exp in self.leases.items() if exp <= now]:
                 del self.leases[t]
+            if cfg.half_open_policy is HalfOpenPolicy.FIRST_FAILURE:
+                full = len(self.leases) >= cfg.half_open_max_probes
+            else:
+                done = self.probe_ok + self.probe_fail
+                if not self.leases and done >= cfg.half_open_permitted_calls:
+                    # All permitted calls are in (the limit was lowered meanwhile): judge now.
+                    self.judge_probes(cfg, now, origin)
+                    return None, self.open_until if self.state is State.OPEN else None, True
+                full = done + len(self.leases) >= cfg.half_open_permitted_calls
             last = self.last_probe
             rate_ok = last is None or now - last >= cfg.half_open_probe_interval_s
-            full = len(self.leases) >= cfg.half_open_max_probes
             if not full and rate_ok:
                 self.leases[token] = now + cfg.probe_lease_s
                 self.last_probe = now
                 return token, None, changed
-            retry: float | None = min(self.leases.values()) if full else None
+            retry: float | None = min(self.leases.values()) if full and self.leases else None
             if not rate_ok:
                 assert last is not None
                 r2 = last + cfg.half_open_probe_interval_s
                 retry = r2 if retry is None else max(retry, r2)
+            if cfg.half_open_max_wait_s > 0:
+                deadline = self.changed_at + cfg.half_open_max_wait_s
+                retry = deadline if retry is None else min(retry, deadline)
             return None, retry, changed
         if self.state is State.OPEN:
             return None, self.open_until, changed
         return None, None, changed
 
     def complete_probe(
-        self, token: str, success: bool, cfg: BreakerConfig, now: float, origin: str
+        self,
+        token: str,
+        success: bool,
+        cfg: BreakerConfig,
+        now: float,
+        origin: str,
+        slow: bool = False,
     ) -> bool:
         if self.state is not State.HALF_OPEN or token not in self.leases:
             return False  # stale: the lease expired and the breaker moved on
         del self.leases[token]
-        if not success:
+        if self.half_open_expired(cfg, now):
+            self.trip("half_open_max_wait", self.reopen + 1, cfg, now, origin)
+        elif cfg.half_open_policy is HalfOpenPolicy.FAILURE_RATE:
+            if success:
+                self.probe_ok += 1
+            else:
+                self.probe_fail += 1
+            if slow:
+                self.probe_slow += 1
+            self.judge_probes(cfg, now, origin)
+        # first_failure: a slow probe fails when slowness can trip the breaker at all.
+        elif not success or (slow and cfg.slow_call_rate_threshold is not None):
             self.trip("probe_failed", self.reopen + 1, cfg, now, origin)
         else:
             self.probe_ok += 1
@@ -349,11 +406,17 @@ class InProcessStore(AttachedBreakers):
         return ProbeResult(token, snap, retry_at)
 
     def complete_probe(
-        self, name: str, token: str, success: bool, config: BreakerConfig, now: float
+        self,
+        name: str,
+        token: str,
+        success: bool,
+        config: BreakerConfig,
+        now: float,
+        slow: bool = False,
     ) -> Snapshot:
         with self._lock:
             rec = self._record(name)
-            changed = rec.complete_probe(token, success, config, now, self.node_id)
+            changed = rec.complete_probe(token, success, config, now, self.node_id, slow)
             snap = rec.snapshot()
         if changed:
             self._on_change(snap)
@@ -391,6 +454,8 @@ class InProcessStore(AttachedBreakers):
             rec.origin = snap.origin
             rec.calls, rec.failures, rec.slow = snap.calls, snap.failures, snap.slow_calls
             rec.probe_ok = snap.probe_successes
+            rec.probe_fail = snap.probe_failures
+            rec.probe_slow = snap.probe_slow_calls
 
     def clear(self) -> None:
         with self._lock:

@@ -319,6 +319,13 @@ def test_trip_happens_on_the_call_that_crosses_the_threshold():
 
 # -- OPEN, HALF_OPEN, back-off ---------------------------------------------------------------
 
+R4J = {
+    "half_open_policy": "failure_rate",
+    "half_open_permitted_calls": 2,
+    "half_open_probe_interval_s": 0,
+    "failure_rate_threshold": 50,
+}
+
 HALF_OPEN_TABLE = [
     # id, config, script after a trip at t=1000 (open_wait 30), expected per-call log, state
     ("open-rejects-before-wait", {}, "+29.9 S", ["rejected"], State.OPEN),
@@ -367,6 +374,35 @@ HALF_OPEN_TABLE = [
         State.CLOSED,
     ),
     ("permanent-probe-is-success", {}, "+30 P S", ["probe", "ok"], State.CLOSED),
+    # Resilience4j's policy: the permitted calls are judged together by their rates.
+    (
+        "failure-rate-policy-a-failure-does-not-reopen-at-once",
+        {**R4J, "half_open_permitted_calls": 3},
+        "+30 F S S S",
+        ["probe", "probe", "probe", "ok"],
+        State.CLOSED,
+    ),
+    (
+        "failure-rate-policy-reopens-at-the-threshold",
+        {**R4J, "half_open_permitted_calls": 3},
+        "+30 F S F S",
+        ["probe", "probe", "probe", "rejected"],
+        State.OPEN,
+    ),
+    (
+        "failure-rate-policy-slow-probes-reopen-by-slow-rate",
+        {**R4J, "slow_call_duration_s": 1.0, "slow_call_rate_threshold": 50},
+        "+30 s s S",
+        ["probe", "probe", "rejected"],
+        State.OPEN,
+    ),
+    (
+        "failure-rate-policy-a-slow-probe-is-not-a-failure",
+        {**R4J, "slow_call_duration_s": 1.0},
+        "+30 s s S",
+        ["probe", "probe", "ok"],
+        State.CLOSED,
+    ),
 ]
 
 
@@ -644,6 +680,10 @@ BAD_CONFIGS = [
     ("half_open_probe_interval_s", -1),
     ("half_open_success_threshold", 0),
     ("probe_lease_s", 0),
+    ("half_open_policy", "resilience4j"),
+    ("half_open_permitted_calls", 0),
+    ("half_open_permitted_calls", 10_001),
+    ("half_open_max_wait_s", -1),
     ("open_wait_s", float("nan")),
     ("consecutive_failures", True),
 ]
@@ -653,6 +693,15 @@ BAD_CONFIGS = [
 def test_config_validation_names_the_field(field, value):
     with pytest.raises(ValueError, match=f"^{field}:"):
         BreakerConfig(**{field: value})
+
+
+def test_failure_rate_policy_needs_a_rate_to_judge_by():
+    with pytest.raises(ValueError, match="^half_open_policy:"):
+        BreakerConfig(
+            half_open_policy="failure_rate",
+            failure_rate_threshold=None,
+            slow_call_rate_threshold=None,
+        )
 
 
 def test_time_window_limits():
