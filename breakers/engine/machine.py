@@ -304,7 +304,8 @@ class BreakerOpen(Exception):
         when = "" if ra is None else f": retry after {ra:.3f}s"
         return f"breaker {self.name!r} is {self.state.value}{when}"
 
-    def __reduce__(self):  # keep it picklable without args in BaseException.args
+    def __reduce__(self) -> tuple[type[BreakerOpen], tuple[str, State, float | None]]:
+        # Keep it picklable without args in BaseException.args.
         return (type(self), (self.name, self.state, self.retry_after))
 
 

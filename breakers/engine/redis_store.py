@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,7 @@ def _text(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-def snapshot_from_fields(name: str, d: dict[str, Any]) -> Snapshot:
+def snapshot_from_fields(name: str, d: Mapping[Any, Any]) -> Snapshot:
     """Parse the state hash (HGETALL) or the script's JSON record."""
     if not d:
         return Snapshot(name)
@@ -180,7 +181,7 @@ class RedisStore(AttachedBreakers):
         return self._subscribed.wait(timeout)
 
     @property
-    def client(self) -> redis.Redis:
+    def client(self) -> redis.Redis[bytes]:
         return self._client
 
     def keys_for(self, name: str) -> list[str]:
@@ -246,7 +247,8 @@ class RedisStore(AttachedBreakers):
         out = self._eval(name, "flush", now, config, args)
         if out is not None:
             self.flushes += 1
-            return out["snapshot"]
+            snap: Snapshot = out["snapshot"]
+            return snap
         self.fallback_ops += 1
         return self._local.flush(name, batch, config, now)
 
@@ -274,7 +276,8 @@ class RedisStore(AttachedBreakers):
         if out is None:
             self.fallback_ops += 1
             return self._local.complete_probe(name, token, success, config, now, slow)
-        return out["snapshot"]
+        snap: Snapshot = out["snapshot"]
+        return snap
 
     def force(self, name: str, state: State | None, now: float) -> Snapshot:
         if state is not None and state not in OPERATOR_STATES:
@@ -284,7 +287,8 @@ class RedisStore(AttachedBreakers):
         if out is None:
             self.fallback_ops += 1
             return self._local.force(name, state, now)
-        return out["snapshot"]
+        snap: Snapshot = out["snapshot"]
+        return snap
 
     def delete(self, name: str) -> None:
         self._local.delete(name)

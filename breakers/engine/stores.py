@@ -249,8 +249,8 @@ class _Record:
                 done = self.probe_ok + self.probe_fail
                 if not self.leases and done >= cfg.half_open_permitted_calls:
                     # All permitted calls are in (the limit was lowered meanwhile): judge now.
-                    self.judge_probes(cfg, now, origin)
-                    return None, self.open_until if self.state is State.OPEN else None, True
+                    self.judge_probes(cfg, now, origin)  # always a transition here
+                    return None, self.open_until or None, True  # OPEN: when to ask again
                 full = done + len(self.leases) >= cfg.half_open_permitted_calls
             last = self.last_probe
             rate_ok = last is None or now - last >= cfg.half_open_probe_interval_s
