@@ -8,14 +8,14 @@ from typing import Any
 
 from django import forms
 
-from breakers import routes
+from breakers import control, routes
 from breakers.engine import BreakerConfig, WindowType
 from breakers.models import CircuitBreaker, Route
 
 MODES = [
-    ("forced_open", "Force open"),
-    ("forced_closed", "Force closed"),
-    ("disabled", "Disable"),
+    (CircuitBreaker.Forced.FORCED_OPEN, "Force open"),
+    (CircuitBreaker.Forced.FORCED_CLOSED, "Force closed"),
+    (CircuitBreaker.Forced.DISABLED, "Disable"),
     ("automatic", "Back to automatic"),
 ]
 
@@ -32,7 +32,7 @@ CONFIG_FIELDS = [
     "half_open_max_probes",
     "half_open_success_threshold",
 ]
-DYNAMIC_FIELDS = ["dynamic_field", "dynamic_k", "dynamic_window_s", "dynamic_query"]
+DYNAMIC_FIELDS = list(control.DYNAMIC_SETTINGS)
 
 
 def add_engine_error(form: forms.Form, exc: ValueError, default_field: str | None = None) -> None:
@@ -156,8 +156,6 @@ class ThresholdsForm(forms.Form):
         data = self.cleaned_data
         config = {n: data[n] for n in CONFIG_FIELDS if data[n] != current[n]}
         dynamic = {n: data[n] for n in DYNAMIC_FIELDS if data[n] != current[n]}
-        if "dynamic_field" in dynamic or "dynamic_query" in dynamic:
-            dynamic["dynamic_source"] = ""  # computed again from now on (as the API does)
         return config, dynamic
 
 

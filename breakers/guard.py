@@ -31,15 +31,11 @@ from breakers.models import BreakerTransition, CircuitBreaker
 from breakers.telemetry import observe_transition
 
 log = logging.getLogger(__name__)
-FORCED = {
-    "forced_open": State.FORCED_OPEN,
-    "forced_closed": State.FORCED_CLOSED,
-    "disabled": State.DISABLED,
-}
+FORCED = {state.slug: state for state in OPERATOR_STATES}  # forced_state value -> engine state
 
 
 def db_state(state: State) -> str:
-    return state.value.lower()
+    return CircuitBreaker.State(state.slug)
 
 
 def effective_config(row: CircuitBreaker) -> BreakerConfig:

@@ -34,6 +34,11 @@ class State(StrEnum):
     FORCED_CLOSED = "FORCED_CLOSED"
     DISABLED = "DISABLED"
 
+    @property
+    def slug(self) -> str:
+        """Lower case: how the database, the metrics and the pages name the state."""
+        return self.value.lower()
+
 
 #: States an operator may force; `None` hands the breaker back to the automatic machine.
 OPERATOR_STATES = frozenset({State.FORCED_OPEN, State.FORCED_CLOSED, State.DISABLED})
