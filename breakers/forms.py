@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 
 from breakers import control, routes
-from breakers.engine import BreakerConfig, WindowType
+from breakers.engine import BreakerConfig, HalfOpenPolicy, WindowType
 from breakers.models import CircuitBreaker, Route
 
 MODES = [
@@ -31,6 +31,9 @@ CONFIG_FIELDS = [
     "max_open_wait_s",
     "half_open_max_probes",
     "half_open_success_threshold",
+    "half_open_policy",
+    "half_open_permitted_calls",
+    "half_open_max_wait_s",
 ]
 DYNAMIC_FIELDS = list(control.DYNAMIC_SETTINGS)
 
@@ -112,17 +115,40 @@ class ThresholdsForm(forms.Form):
         max_value=86_400,
         help_text="Cap of the backed-off OPEN period.",
     )
+    half_open_policy = forms.ChoiceField(
+        label="Half-open policy",
+        choices=[
+            (HalfOpenPolicy.FIRST_FAILURE.value, "first failure re-opens (probes)"),
+            (
+                HalfOpenPolicy.FAILURE_RATE.value,
+                "failure rate of permitted calls (Resilience4j)",
+            ),
+        ],
+        help_text="How HALF_OPEN decides; see docs/breakers.md.",
+    )
     half_open_max_probes = forms.IntegerField(
         label="Half-open max probes",
         min_value=1,
         max_value=1000,
-        help_text="Probes in flight at once, cluster-wide.",
+        help_text="first failure: probes in flight at once, cluster-wide.",
     )
     half_open_success_threshold = forms.IntegerField(
         label="Half-open success threshold",
         min_value=1,
         max_value=1000,
-        help_text="Successful probes that close it.",
+        help_text="first failure: successful probes that close it.",
+    )
+    half_open_permitted_calls = forms.IntegerField(
+        label="Half-open permitted calls",
+        min_value=1,
+        max_value=10_000,
+        help_text="failure rate: calls let through in total, judged together once done.",
+    )
+    half_open_max_wait_s = forms.FloatField(
+        label="Half-open max wait (s)",
+        min_value=0,
+        max_value=86_400,
+        help_text="HALF_OPEN longer than this re-opens; 0: no limit.",
     )
     dynamic_field = forms.ChoiceField(
         choices=CircuitBreaker.Dynamic.choices,
