@@ -415,9 +415,15 @@ class Breaker:
         self._mark_sec = -1
         self._probing = False  # one thread per process asks the store for a probe slot
         self._probe_retry_at = 0.0
+        # A store with exact decisions wants every call that could change the state at once;
+        # calls that provably cannot (see _may_defer) wait for the next flush.
+        self._exact = bool(getattr(store, "exact_decisions", False))
+        self._flush_each = self._exact
+        self._eval_sec = -1  # time window: the second of the last evaluation
         self._set_config(config)
         self._snap = Snapshot(name)
         self._state = State.CLOSED
+        self._passing = True  # the state lets normal calls through (the hot path's test)
         self._open_until = 0.0
         self.apply_snapshot(store.attach(self), notify=False)
 
@@ -433,6 +439,11 @@ class Breaker:
         self._slow_s = config.slow_call_duration_s
         self._time_window = config.window_type is WindowType.TIME
         self._flush_calls = getattr(self._store, "flush_max_calls", 1)
+        # Calls that can trip the breaker: failures, and slow calls when slowness can trip it.
+        self._urgent = 1 if config.slow_call_rate_threshold is None else 3
+        self._min_calls = config.minimum_calls
+        # New thresholds may already be crossed: evaluate at the next call.
+        self._flush_each = self._exact
 
     @property
     def config(self) -> BreakerConfig:
@@ -473,10 +484,9 @@ class Breaker:
 
     def acquire(self) -> Permit:
         """Permit a call or raise BreakerOpen. No I/O except when a probe may be due."""
-        state = self._state
-        if state is State.CLOSED or state is State.FORCED_CLOSED:
+        if self._passing:  # CLOSED or FORCED_CLOSED
             return Permit(_NORMAL, self._gen, self._clock())
-        return self._acquire_slow(state)
+        return self._acquire_slow(self._state)
 
     def _acquire_slow(self, state: State) -> Permit:
         if state is State.DISABLED:
@@ -526,25 +536,41 @@ class Breaker:
             return
         if duration_s is None:
             duration_s = self._clock() - permit.started_at
-        code = 48  # ord("0")
-        if outcome._bit & self._fail_mask:  # type: ignore[attr-defined]
-            code = 49
+        code = 49 if outcome._bit & self._fail_mask else 48  # type: ignore[attr-defined]
         if duration_s >= self._slow_s:
             code |= 2
         if self._time_window:
-            sec = math.floor(self._clock())
+            self._record_timed(permit, code)
+            return
         with self._lock:
             if permit.gen != self._gen:
                 self.stale_records += 1
                 return
             codes = self._codes
-            if self._time_window and sec != self._mark_sec:
+            codes.append(code)
+            n = len(codes)
+        urgent = code & self._urgent
+        if urgent or self._flush_each or n >= self._flush_calls:
+            self._store.request_flush(self, bool(urgent))
+
+    def _record_timed(self, permit: Permit, code: int) -> None:
+        """record() for a time window: calls are marked with their second."""
+        sec = math.floor(self._clock())
+        # A new second may have expired calls from the window: the rates may have risen.
+        flush = self._flush_each or (self._exact and sec != self._eval_sec)
+        with self._lock:
+            if permit.gen != self._gen:
+                self.stale_records += 1
+                return
+            codes = self._codes
+            if sec != self._mark_sec:
                 self._marks.append((len(codes), sec))
                 self._mark_sec = sec
             codes.append(code)
             n = len(codes)
-        if code & 1 or n >= self._flush_calls:
-            self._store.request_flush(self, bool(code & 1))
+        urgent = code & self._urgent
+        if urgent or flush or n >= self._flush_calls:
+            self._store.request_flush(self, bool(urgent))
 
     def _record_probe(self, permit: Permit, outcome: Outcome, duration_s: float | None) -> None:
         now = self._clock()
@@ -569,7 +595,9 @@ class Breaker:
             snap = self._snap
             self._reset_pending()
         batch = _make_batch(codes, marks, snap, self._config)
-        self.apply_snapshot(self._store.flush(self.name, batch, self._config, self._clock()))
+        now = self._clock()
+        self._eval_sec = math.floor(now)
+        self.apply_snapshot(self._store.flush(self.name, batch, self._config, now))
 
     def has_pending(self) -> bool:
         return bool(self._codes)
@@ -614,12 +642,16 @@ class Breaker:
             if snap.epoch == cur.epoch and snap.version <= cur.version:
                 if snap.version == cur.version:
                     self._snap = snap  # same state, fresher window figures
+                    self._flush_each = self._exact and not self._may_defer(snap)
                 return
             if cur.epoch == "" and snap.version == cur.version and snap.state is cur.state:
                 self._snap = snap  # the record was merely created: nothing changed
+                self._flush_each = self._exact and not self._may_defer(snap)
                 return
             self._snap = snap
+            self._flush_each = self._exact and not self._may_defer(snap)
             self._state = snap.state
+            self._passing = snap.state in _PASSING
             self._open_until = snap.open_until
             self._probe_retry_at = 0.0
             self._gen += 1  # permits issued under the old record no longer count
@@ -641,6 +673,16 @@ class Breaker:
                     origin=snap.origin,
                 )
             )
+
+    def _may_defer(self, snap: Snapshot) -> bool:
+        """Whether a call that is neither a failure nor slow (when slowness counts) can be
+        left pending without changing any decision. In CLOSED it can once the shared window
+        holds minimum_calls: such a call resets the streak and can only lower both rates
+        (a count window never shrinks; a time window is re-evaluated every new second).
+        FORCED_CLOSED never trips. Other states record nothing."""
+        if snap.state is State.CLOSED:
+            return snap.calls >= self._min_calls
+        return snap.state is State.FORCED_CLOSED
 
     def _emit(self, transition: Transition) -> None:
         for listener in list(self._listeners):

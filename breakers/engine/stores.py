@@ -342,15 +342,22 @@ class AttachedBreakers:
 class InProcessStore(AttachedBreakers):
     """Shared state for the breakers of one process (the embedded default).
 
-    Every record is evaluated at once (`flush_max_calls=1`): there is no I/O to amortise, and
-    decisions are exact. Breakers with the same name in this process share one record.
+    Decisions are exact (`exact_decisions`): a breaker flushes at once every call that could
+    change its state (a failure, a slow call when slowness counts, any call while the window
+    is short of minimum_calls, the first call of a new second in a time window). Calls that
+    cannot change it (fast successes in a full enough window) are merged every
+    `flush_max_calls` calls or with the next flush, which keeps the CLOSED path cheap.
+    Breakers with the same name in this process share one record (each sees the others'
+    pending successes at their next flush).
     """
+
+    exact_decisions = True
 
     def __init__(
         self,
         *,
         node_id: str | None = None,
-        flush_max_calls: int = 1,
+        flush_max_calls: int = 256,
         on_change: Callable[[Snapshot], None] | None = None,
         epoch_prefix: str = "mem",
     ) -> None:

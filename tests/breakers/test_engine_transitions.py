@@ -732,3 +732,79 @@ def test_config_is_frozen():
     cfg = BreakerConfig()
     with pytest.raises(AttributeError):
         cfg.window_size = 5  # type: ignore[misc]
+
+
+# -- the in-process store's cheap CLOSED path stays exact --------------------------------------
+
+
+class CountingStore(InProcessStore):
+    """The real in-process store, counting the flushes it is asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushes = 0
+
+    def flush(self, name, batch, config, now):
+        self.flushes += 1
+        return super().flush(name, batch, config, now)
+
+
+def counted(**overrides) -> tuple[Breaker, FakeClock, CountingStore]:
+    clock, store = FakeClock(), CountingStore()
+    return Breaker("dep", BreakerConfig(**overrides), store, clock=clock), clock, store
+
+
+def test_successes_in_a_full_enough_window_are_merged_in_batches():
+    b, clock, store = counted(minimum_calls=5)
+    run(b, clock, "S x5")
+    assert store.flushes == 5  # every call until the window holds minimum_calls
+    run(b, clock, "S x200")
+    assert store.flushes == 5  # then none, until a batch fills or a call could trip
+    run(b, clock, "S x56")
+    assert store.flushes == 6 and b.snapshot.calls == 100  # 256 pending: merged
+    run(b, clock, "F")
+    assert store.flushes == 7  # a failure is evaluated at once, with what was pending
+
+
+def test_a_slow_call_is_evaluated_at_once_when_slowness_can_trip():
+    b, clock, _ = make(
+        consecutive_failures=0,
+        failure_rate_threshold=None,
+        slow_call_rate_threshold=50,
+        slow_call_duration_s=1.0,
+        minimum_calls=4,
+    )
+    run(b, clock, "S S s")
+    assert b.state is State.CLOSED  # 3 calls: below minimum_calls
+    run(b, clock, "S x3")
+    assert b.state is State.CLOSED  # 1 slow of 6
+    run(b, clock, "s s")
+    assert b.state is State.CLOSED  # 3 of 8: 37.5 %
+    run(b, clock, "s")
+    assert b.state is State.CLOSED  # 4 of 9
+    run(b, clock, "s")
+    assert (b.state, b.snapshot.reason) == (State.OPEN, "slow_call_rate")  # 5 of 10, at once
+
+
+def test_a_time_window_is_evaluated_on_the_first_call_of_a_new_second():
+    b, clock, _ = make(
+        consecutive_failures=0,
+        window_type="time",
+        window_size=10,
+        minimum_calls=4,
+        slow_call_rate_threshold=None,
+    )
+    run(b, clock, "S x4 +5 F F F")
+    assert b.state is State.CLOSED  # 3 failures of 7
+    clock.advance(5.5)  # the four successes leave the window
+    run(b, clock, "S")
+    assert (b.state, b.snapshot.reason) == (State.OPEN, "failure_rate")  # 3 of 4, at once
+
+
+def test_a_lowered_threshold_is_judged_at_the_next_success():
+    b, clock, _ = make(consecutive_failures=0, minimum_calls=4, slow_call_rate_threshold=None)
+    run(b, clock, "S x6 F F")
+    assert b.state is State.CLOSED  # 25 %
+    b.update_config(b.config.replace(failure_rate_threshold=20.0))
+    run(b, clock, "S")
+    assert (b.state, b.snapshot.reason) == (State.OPEN, "failure_rate")  # 2 of 9 >= 20 %
