@@ -116,7 +116,7 @@ class _Record:
             self.probe_slow,
         )
 
-    # -- rules (mirrored line by line in breakers/lua/breaker.lua) -----------------------
+    # -- rules (mirrored line by line in breakers/engine/lua/breaker.lua) ----------------
 
     def transition(self, to: State, reason: str, now: float, origin: str) -> None:
         self.state = to
