@@ -387,9 +387,11 @@ class StateStore(Protocol):
 class Breaker:
     """One named breaker in this process.
 
-    Thread-safe. `acquire()`/`record()` never touch the network while the breaker is CLOSED
-    or OPEN: counts are batched and flushed to the store (inline for InProcessStore, by a
-    background thread for RedisStore). Listeners may therefore be called from a store thread.
+    Thread-safe. `acquire()` never touches the network while the breaker is CLOSED or OPEN,
+    and `record()` only for a call that can trip it (a failure, or a slow call when slowness
+    counts): counts are batched and flushed to the store (InProcessStore: at once whenever a
+    call could change a decision, see `_may_defer`; RedisStore: by a background thread).
+    Listeners may therefore be called from a store thread.
     """
 
     def __init__(

@@ -11,6 +11,8 @@ from breakers.models import CircuitBreaker
 from controlplane.models import AuditEntry
 from tests.conftest import make_route
 
+pytestmark = pytest.mark.smoke  # also on the embedded default
+
 
 @pytest.fixture
 def breaker(checkout, operator, test_handlers) -> CircuitBreaker:

@@ -3,6 +3,7 @@ admin, so a field cannot be settable through one door and refused by another."""
 
 from __future__ import annotations
 
+import pytest
 from django.contrib import admin
 from django.test import RequestFactory
 
@@ -10,6 +11,8 @@ from breakers.api import RouteSerializer
 from breakers.forms import RouteForm
 from breakers.models import Route
 from breakers.routes import ROUTE_FIELDS
+
+pytestmark = pytest.mark.smoke  # also on the embedded default
 
 
 def writable_api_fields() -> set[str]:
