@@ -4,12 +4,13 @@ error it raises ("field: message") is put on the field it names."""
 
 from __future__ import annotations
 
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from django import forms
 
 from breakers import control, routes
-from breakers.engine import BreakerConfig, HalfOpenPolicy, WindowType
+from breakers.engine import BreakerConfig, HalfOpenPolicy, Outcome, WindowType
 from breakers.models import CircuitBreaker, Route
 
 MODES = [
@@ -19,22 +20,9 @@ MODES = [
     ("automatic", "Back to automatic"),
 ]
 
-CONFIG_FIELDS = [
-    "consecutive_failures",
-    "failure_rate_threshold",
-    "slow_call_rate_threshold",
-    "slow_call_duration_s",
-    "window_type",
-    "window_size",
-    "minimum_calls",
-    "open_wait_s",
-    "max_open_wait_s",
-    "half_open_max_probes",
-    "half_open_success_threshold",
-    "half_open_policy",
-    "half_open_permitted_calls",
-    "half_open_max_wait_s",
-]
+# Every BreakerConfig setting, in its declared order: the page edits what the API's `config`
+# and the admin's JSON accept (tests/breakers/test_half_open_policy_doors.py).
+CONFIG_FIELDS = [f.name for f in dataclass_fields(BreakerConfig)]
 DYNAMIC_FIELDS = list(control.DYNAMIC_SETTINGS)
 
 
@@ -103,11 +91,21 @@ class ThresholdsForm(forms.Form):
         max_value=10_000,
         help_text="Rates are judged from this many calls; at most the size of a count window.",
     )
+    failure_outcomes = forms.MultipleChoiceField(
+        choices=[(o.value, o.value) for o in Outcome if o is not Outcome.SUCCESS],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Outcomes that count as failures.",
+    )
     open_wait_s = forms.FloatField(
         label="Open wait (s)",
         min_value=0.001,
         max_value=3600,
         help_text="Seconds of the first OPEN period.",
+    )
+    open_wait_multiplier = forms.FloatField(
+        min_value=1,
+        max_value=100,
+        help_text="Each failed probe multiplies the next OPEN period by this.",
     )
     max_open_wait_s = forms.FloatField(
         label="Max open wait (s)",
@@ -137,6 +135,18 @@ class ThresholdsForm(forms.Form):
         min_value=1,
         max_value=1000,
         help_text="first failure: successful probes that close it.",
+    )
+    half_open_probe_interval_s = forms.FloatField(
+        label="Half-open probe interval (s)",
+        min_value=0,
+        max_value=3600,
+        help_text="Minimum spacing of probe starts, cluster-wide.",
+    )
+    probe_lease_s = forms.FloatField(
+        label="Probe lease (s)",
+        min_value=0.001,
+        max_value=3600,
+        help_text="A probe never recorded frees its slot after this.",
     )
     half_open_permitted_calls = forms.IntegerField(
         label="Half-open permitted calls",
@@ -174,6 +184,9 @@ class ThresholdsForm(forms.Form):
             **{name: config[name] for name in CONFIG_FIELDS},
             **{name: getattr(breaker, name) for name in DYNAMIC_FIELDS},
         }
+
+    def clean_failure_outcomes(self) -> list[str]:
+        return sorted(self.cleaned_data["failure_outcomes"])  # as BreakerConfig.to_dict() has it
 
     def changes(self, breaker: CircuitBreaker) -> tuple[dict[str, Any], dict[str, Any]]:
         """(config changes, dynamic-setting changes) against the breaker's stored values:

@@ -1,11 +1,15 @@
-"""The half-open policy settings (issue 8 item 6) can be set through every door: the page's
-thresholds form, the API and the admin; each goes through control.update_thresholds."""
+"""Every breaker setting, the half-open policy ones (issue 8 item 6) among them, can be set
+through every door: the page's thresholds form, the API and the admin; each goes through
+control.update_thresholds."""
 
 from __future__ import annotations
+
+from dataclasses import fields as dataclass_fields
 
 import pytest
 from django.test import Client
 
+from breakers.engine import BreakerConfig
 from breakers.forms import CONFIG_FIELDS, ThresholdsForm
 from breakers.models import CircuitBreaker
 from controlplane.models import AuditEntry
@@ -29,8 +33,19 @@ def logged_in(actor) -> Client:
     return client
 
 
-def test_the_thresholds_form_offers_the_half_open_policy_settings():
-    assert set(NEW) <= set(CONFIG_FIELDS) <= set(ThresholdsForm().fields)
+def test_the_thresholds_form_offers_every_breaker_setting():
+    settings = [f.name for f in dataclass_fields(BreakerConfig)]
+    assert settings == CONFIG_FIELDS
+    assert set(settings) <= set(ThresholdsForm().fields)
+
+
+def test_the_page_saves_failure_outcomes(breaker, operator):
+    data = {**ThresholdsForm.initial_for(breaker), "failure_outcomes": ["TIMEOUT"]}
+    data = {k: "" if v is None else v for k, v in data.items()}
+    response = logged_in(operator).post("/breakers/checkout-route/thresholds", data)
+    assert response.status_code == 302
+    breaker.refresh_from_db()
+    assert breaker.config == {"failure_outcomes": ["TIMEOUT"]}
 
 
 def test_the_page_saves_the_half_open_policy(breaker, operator):
