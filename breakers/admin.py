@@ -103,8 +103,6 @@ class CircuitBreakerAdmin(admin.ModelAdmin):
         current = CircuitBreaker.objects.get(pk=obj.pk)
         changed = set(form.changed_data)
         dynamic = {f: form.cleaned_data[f] for f in DYNAMIC_FIELDS if f in changed}
-        if "dynamic_field" in dynamic or "dynamic_query" in dynamic:
-            dynamic["dynamic_source"] = ""  # computed again from now on
         if "config" in changed or dynamic:
             config = form.cleaned_data["config"]
             # update_thresholds merges into the stored overrides; a key removed here goes
