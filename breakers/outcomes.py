@@ -16,7 +16,7 @@ from breakers.telemetry import DELIVERY_SECONDS, INGEST_TO_DELIVERED_SECONDS, OU
 from budgets.ledger import record_outcomes
 from replay import idempotency
 from replay.enqueue import enqueue_dispatch
-from replay.log import Outcome, apply_outcomes
+from replay.log import Outcome, apply_outcomes, release_claim
 from replay.models import DeliveryAttempt, Event
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,20 @@ def on_attempt(breaker, permit, result, duration_ms: float) -> None:
 
 
 def record(outcomes: list[Outcome], *, token: str, node) -> list[Outcome]:
-    """After each batch: everything durable, then what follows from it."""
-    applied = apply_outcomes(outcomes, token=token, node=node.name)
+    """After each batch: everything durable, then what follows from it.
+
+    The outcomes and their SLI ledger counts commit together or not at all: a worker killed
+    (or a database error) between the two would otherwise lose the counts for good, and a gate
+    would allow what it should deny. If the transaction fails, the claim is given back so the
+    events are delivered again (at least once) and counted then."""
+    try:
+        with transaction.atomic():
+            applied = apply_outcomes(outcomes, token=token, node=node.name)
+            _feed_ledger(applied)  # last: its bucket rows are the hot ones, locked until commit
+    except Exception:
+        log.exception("could not record the outcomes of %d events; giving them back", len(outcomes))
+        _give_back(token)
+        raise
     delivered_pairs = [
         (o.route_id, o.event.pk)
         for o in applied
@@ -58,7 +70,6 @@ def record(outcomes: list[Outcome], *, token: str, node) -> list[Outcome]:
     idempotency.settle(delivered_pairs, released_pairs)
     _schedule_again(applied)
     _observe(applied)
-    _feed_ledger(applied)
     node.delivered += len(delivered_pairs)
     return applied
 
@@ -88,12 +99,19 @@ def _feed_ledger(applied: list[Outcome]) -> None:
             final.append((o.event.service_id, now, True, max(latency_ms, 0.0)))
         elif o.status == S.DEAD:
             final.append((o.event.service_id, now, False, o.duration_ms))
-    if not final:
-        return
+    if final:
+        record_outcomes(final)  # an error here rolls the outcomes back with it
+
+
+def _give_back(token: str) -> None:
+    """Best effort: if the database is down this fails too, and the claim expires instead."""
     try:
-        record_outcomes(final)
-    except Exception:  # the outcome itself is committed; losing SLI counts is logged, not fatal
-        log.exception("could not record %d outcomes in the SLI ledger", len(final))
+        events = release_claim(token, reason="outcome not recorded")
+    except Exception:
+        log.exception("could not give back claim %s; it is released when it expires", token)
+        return
+    if events:
+        transaction.on_commit(partial(enqueue_dispatch, events))
 
 
 def _observe(applied: list[Outcome]) -> None:

@@ -143,6 +143,26 @@ def _mark_delivered(
     return [o for o in group if o.event.pk in ours]
 
 
+def release_claim(token: str, *, reason: str) -> list[tuple[int, str]]:
+    """Events still held under this claim go back to pending, due now: their worker could
+    not write an outcome for them. Returns (pk, priority) pairs to enqueue."""
+    now = timezone.now()
+    with transaction.atomic():
+        held = list(
+            Event.objects.filter(claim_token=token, status=S.DISPATCHED).values_list(
+                "pk", "priority"
+            )
+        )
+        Event.objects.filter(claim_token=token, status=S.DISPATCHED).update(
+            status=S.PENDING,
+            claim_token="",
+            claimed_until=None,
+            next_attempt_at=now,
+            last_error=reason,
+        )
+    return held
+
+
 def release_lost_claims(dead_nodes: list[str]) -> tuple[int, int]:
     """Events held by a dead node, or whose claim expired, go back to pending; an event taken
     too many times without an outcome is dead (a poison event must not loop forever).
