@@ -16,7 +16,7 @@ from breakers.telemetry import DELIVERY_SECONDS, INGEST_TO_DELIVERED_SECONDS, OU
 from budgets.ledger import record_outcomes
 from replay import idempotency
 from replay.enqueue import enqueue_dispatch
-from replay.log import Outcome, apply_outcomes, release_claim
+from replay.log import Outcome, Released, apply_outcomes, release_claim
 from replay.models import DeliveryAttempt, Event
 
 log = logging.getLogger(__name__)
@@ -106,12 +106,21 @@ def _feed_ledger(applied: list[Outcome]) -> None:
 def _give_back(token: str) -> None:
     """Best effort: if the database is down this fails too, and the claim expires instead."""
     try:
-        events = release_claim(token, reason="outcome not recorded")
+        with transaction.atomic():
+            settle_released(release_claim(token, reason="outcome not recorded"))
     except Exception:
         log.exception("could not give back claim %s; it is released when it expires", token)
-        return
-    if events:
-        transaction.on_commit(partial(enqueue_dispatch, events))
+
+
+def settle_released(released: Released) -> None:
+    """What follows from given-back claims, inside their transaction: the events due again
+    are enqueued after commit (not left for the relay's grace), and the ones that became dead
+    letters (redelivery cap) are final outcomes, so they count as bad in the SLI ledger."""
+    if released.dead_services:
+        now = timezone.now()
+        record_outcomes([(service_id, now, False, 0.0) for service_id in released.dead_services])
+    if released.pending:
+        transaction.on_commit(partial(enqueue_dispatch, released.pending))
 
 
 def _observe(applied: list[Outcome]) -> None:

@@ -143,48 +143,81 @@ def _mark_delivered(
     return [o for o in group if o.event.pk in ours]
 
 
-def release_claim(token: str, *, reason: str) -> list[tuple[int, str]]:
+@dataclass
+class Released:
+    """What giving back lost claims did: events due again now, and events that became dead
+    letters (their service ids, for the SLI ledger)."""
+
+    pending: list[tuple[int, str]]  # (pk, priority), to enqueue after commit
+    dead_services: list[int]
+
+
+def release_claim(token: str, *, reason: str) -> Released:
     """Events still held under this claim go back to pending, due now: their worker could
-    not write an outcome for them. Returns (pk, priority) pairs to enqueue."""
+    not write an outcome for them."""
+    return _give_back(Q(claim_token=token), reason=reason)
+
+
+def release_lost_claims(dead_nodes: list[str]) -> Released:
+    """Events held by a dead node, or whose claim expired, go back to pending; an event taken
+    too many times without an outcome is dead (a poison event must not loop forever)."""
+    now = timezone.now()
+    return _give_back(
+        Q(claimed_until__lt=now) | Q(claimed_by__in=dead_nodes),
+        reason="worker lost while delivering",
+    )
+
+
+def _give_back(which: Q, *, reason: str) -> Released:
+    """A lost claim counts as an attempt started (its handler may have been called), so the
+    next delivery carries the next `X-Attempt` and a receiver never sees one number twice for
+    one event; the attempt log gets a `lost` row for it. Rows a worker is writing an outcome
+    for right now are skipped (they are not lost), so this never waits on a worker."""
     now = timezone.now()
     with transaction.atomic():
-        held = list(
-            Event.objects.filter(claim_token=token, status=S.DISPATCHED).values_list(
-                "pk", "priority"
+        rows = list(
+            Event.objects.select_for_update(skip_locked=True)
+            .filter(Q(status=S.DISPATCHED) & which)
+            .values_list(
+                "pk", "priority", "service_id", "route_id", "attempts", "claims", "claimed_by"
             )
         )
-        Event.objects.filter(claim_token=token, status=S.DISPATCHED).update(
-            status=S.PENDING,
-            claim_token="",
-            claimed_until=None,
-            next_attempt_at=now,
-            last_error=reason,
+        if not rows:
+            return Released([], [])
+        dead = [row for row in rows if row[5] >= settings.MAX_CLAIMS]
+        back = [row for row in rows if row[5] < settings.MAX_CLAIMS]
+        common = {
+            "claim_token": "",
+            "claimed_until": None,
+            "attempts": F("attempts") + 1,
+        }
+        if dead:
+            Event.objects.filter(pk__in=[row[0] for row in dead]).update(
+                **common,
+                status=S.DEAD,
+                dead_reason="redelivery_cap",
+                finished_at=now,
+                last_error=f"taken {settings.MAX_CLAIMS} times by workers that never finished it",
+            )
+        if back:
+            Event.objects.filter(pk__in=[row[0] for row in back]).update(
+                **common, status=S.PENDING, next_attempt_at=now, last_error=reason
+            )
+        DeliveryAttempt.objects.bulk_create(
+            [
+                DeliveryAttempt(
+                    event_id=pk,
+                    route_id=route_id,
+                    number=attempts + 1,
+                    started_at=now,
+                    outcome=DeliveryAttempt.Outcome.LOST,
+                    error=reason,
+                    node=node,
+                )
+                for pk, _, _, route_id, attempts, _, node in rows
+            ]
         )
-    return held
-
-
-def release_lost_claims(dead_nodes: list[str]) -> tuple[int, int]:
-    """Events held by a dead node, or whose claim expired, go back to pending; an event taken
-    too many times without an outcome is dead (a poison event must not loop forever).
-    Returns (released, dead)."""
-    now = timezone.now()
-    lost = Q(status=S.DISPATCHED) & (Q(claimed_until__lt=now) | Q(claimed_by__in=dead_nodes))
-    with transaction.atomic():
-        dead = Event.objects.filter(lost, claims__gte=settings.MAX_CLAIMS).update(
-            status=S.DEAD,
-            dead_reason="redelivery_cap",
-            finished_at=now,
-            claim_token="",
-            last_error=f"taken {settings.MAX_CLAIMS} times by workers that never finished it",
-        )
-        released = Event.objects.filter(lost).update(
-            status=S.PENDING,
-            claim_token="",
-            claimed_until=None,
-            next_attempt_at=now,
-            last_error="worker lost while delivering",
-        )
-    return released, dead
+    return Released([(row[0], row[1]) for row in back], [row[2] for row in dead])
 
 
 def due_for_relay(limit: int = 5000) -> list[tuple[int, str]]:
