@@ -16,7 +16,7 @@ from breakers.telemetry import DELIVERY_SECONDS, INGEST_TO_DELIVERED_SECONDS, OU
 from budgets.ledger import record_outcomes
 from replay import idempotency
 from replay.enqueue import enqueue_dispatch
-from replay.log import Outcome, Released, apply_outcomes, release_claim
+from replay.log import Outcome, Released, apply_outcomes, next_of_keys, release_claim
 from replay.models import DeliveryAttempt, Event
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,13 @@ def record(outcomes: list[Outcome], *, token: str, node) -> list[Outcome]:
     try:
         with transaction.atomic():
             applied = apply_outcomes(outcomes, token=token, node=node.name)
+            _release_keys(
+                {
+                    (o.event.service_id, o.event.ordering_key)
+                    for o in applied
+                    if o.event.ordering_key and o.status in (S.DELIVERED, S.DEAD)
+                }
+            )
             _feed_ledger(applied)  # last: its bucket rows are the hot ones, locked until commit
     except Exception:
         log.exception("could not record the outcomes of %d events; giving them back", len(outcomes))
@@ -83,6 +90,17 @@ def _schedule_again(applied: list[Outcome]) -> None:
             by_delay[round(delay, 2)].append((o.event.pk, o.event.priority))
     for delay, events in by_delay.items():
         transaction.on_commit(partial(enqueue_dispatch, events, countdown=delay))
+
+
+def _release_keys(keys: set[tuple[int, str]]) -> None:
+    """A keyed event reached a final state (delivered or dead): the next event of its key is
+    enqueued as soon as this commits, not left for the relay."""
+    now = timezone.now()
+    by_delay: dict[float, list[tuple[int, str]]] = defaultdict(list)
+    for pk, priority, due in next_of_keys(keys):
+        by_delay[round(max((due - now).total_seconds(), 0.0), 2)].append((pk, priority))
+    for delay, events in by_delay.items():
+        transaction.on_commit(partial(enqueue_dispatch, events, countdown=delay or None))
 
 
 def _feed_ledger(applied: list[Outcome]) -> None:
@@ -121,6 +139,7 @@ def settle_released(released: Released) -> None:
         record_outcomes([(service_id, now, False, 0.0) for service_id in released.dead_services])
     if released.pending:
         transaction.on_commit(partial(enqueue_dispatch, released.pending))
+    _release_keys(released.dead_keys)
 
 
 def _observe(applied: list[Outcome]) -> None:
