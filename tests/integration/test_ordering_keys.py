@@ -160,3 +160,30 @@ def test_a_real_worker_keeps_each_key_in_order_and_other_keys_flowing(
         if not c["event_id"].startswith("retry-")
     }
     assert others_meanwhile, "other keys and unkeyed events keep flowing while one key waits"
+
+
+@pytest.mark.django_db
+@pytest.mark.smoke
+def test_a_head_lost_too_often_is_dead_and_hands_its_key_on(
+    checkout, operator, settings, django_capture_on_commit_callbacks
+):
+    from django.utils import timezone
+
+    from breakers.models import WorkerNode
+    from breakers.relay import sweep
+
+    settings.MAX_CLAIMS = 1
+    ingest_events(_keyed("a", 2))
+    pks = list(Event.objects.order_by("pk").values_list("pk", flat=True))
+    now = timezone.now()
+    WorkerNode.objects.create(
+        name="gone:1", hostname="gone", pid=1, last_heartbeat=now, stopped_at=now
+    )
+    assert [e.event_id for e in claim_events(pks, token=new_claim_token(), node="gone:1")] == [
+        "a-0"
+    ]
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert sweep().dead == 1
+    enqueued = [cb.args[0] for cb in callbacks if getattr(cb, "args", None)]
+    assert enqueued == [[(pks[1], "MEDIUM")]]
+    assert [e.event_id for e in claim_events(pks, token=new_claim_token(), node="n")] == ["a-1"]
