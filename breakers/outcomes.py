@@ -47,8 +47,9 @@ def record(outcomes: list[Outcome], *, token: str, node) -> list[Outcome]:
 
     The outcomes and their SLI ledger counts commit together or not at all: a worker killed
     (or a database error) between the two would otherwise lose the counts for good, and a gate
-    would allow what it should deny. If the transaction fails, the claim is given back so the
-    events are delivered again (at least once) and counted then."""
+    would allow what it should deny. If the transaction fails, these events (only these: others
+    of the same claim may still be in flight) are given back, delivered again (at least once)
+    and counted then, and the error is raised for the caller to log."""
     try:
         with transaction.atomic():
             applied = apply_outcomes(outcomes, token=token, node=node.name)
@@ -62,7 +63,7 @@ def record(outcomes: list[Outcome], *, token: str, node) -> list[Outcome]:
             _feed_ledger(applied)  # last: its bucket rows are the hot ones, locked until commit
     except Exception:
         log.exception("could not record the outcomes of %d events; giving them back", len(outcomes))
-        _give_back(token)
+        _give_back(token, [o.event.pk for o in outcomes])
         raise
     delivered_pairs = [
         (o.route_id, o.event.pk)
@@ -121,11 +122,11 @@ def _feed_ledger(applied: list[Outcome]) -> None:
         record_outcomes(final)  # an error here rolls the outcomes back with it
 
 
-def _give_back(token: str) -> None:
+def _give_back(token: str, pks: list[int]) -> None:
     """Best effort: if the database is down this fails too, and the claim expires instead."""
     try:
         with transaction.atomic():
-            settle_released(release_claim(token, reason="outcome not recorded"))
+            settle_released(release_claim(token, pks, reason="outcome not recorded"))
     except Exception:
         log.exception("could not give back claim %s; it is released when it expires", token)
 

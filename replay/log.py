@@ -173,10 +173,11 @@ class Released:
     dead_keys: set[tuple[int, str]] = field(default_factory=set)  # (service, ordering_key)
 
 
-def release_claim(token: str, *, reason: str) -> Released:
-    """Events still held under this claim go back to pending, due now: their worker could
-    not write an outcome for them."""
-    return _give_back(Q(claim_token=token), reason=reason)
+def release_claim(token: str, pks: list[int], *, reason: str) -> Released:
+    """These events, if still held under this claim, go back to pending, due now: their worker
+    could not write an outcome for them. Only these: other events of the same claim may still
+    be in flight (a concurrent pool records a claim's outcomes in several batches)."""
+    return _give_back(Q(claim_token=token, pk__in=pks), reason=reason)
 
 
 def release_lost_claims(dead_nodes: list[str]) -> Released:

@@ -82,3 +82,38 @@ def test_a_failed_ledger_write_leaves_the_outcomes_unwritten_and_redelivery_coun
     final = Event.objects.filter(status__in=[Event.Status.DELIVERED, Event.Status.DEAD]).count()
     assert final == 4
     assert _ledger_totals([events_slo, latency_slo]) == [final, final]
+
+
+def test_a_failed_record_gives_back_only_its_own_events_not_others_still_in_flight(
+    checkout, operator
+):
+    """A concurrent pool records one claim's outcomes in several batches: a failed batch must
+    not release the claim's other events, whose calls may still be running."""
+    from breakers.nodes import current_node
+    from breakers.outcomes import record
+    from replay.log import Outcome, claim_events, new_claim_token
+
+    make_slo(operator, checkout, "delivery")
+    ingest_events([event_body("done"), event_body("still-calling")])
+    token = new_claim_token()
+    events = {
+        e.event_id: e
+        for e in claim_events(
+            list(Event.objects.values_list("pk", flat=True)), token=token, node="n"
+        )
+    }
+    finished = Outcome(
+        events["done"],
+        None,
+        timezone.now(),
+        1.0,
+        "permanent",
+        Event.Status.DEAD,
+        dead_reason="permanent",
+    )
+    _refuse_ledger_writes()
+    with pytest.raises(DatabaseError):
+        record([finished], token=token, node=current_node())
+    _allow_ledger_writes()
+    statuses = dict(Event.objects.values_list("event_id", "status"))
+    assert statuses == {"done": Event.Status.PENDING, "still-calling": Event.Status.DISPATCHED}
