@@ -29,7 +29,10 @@ RECOVERY = {"CONTROLPLANE_DISPATCH_BATCH": "20"}
 
 
 @pytest.mark.skipif(not (uses_postgres() and uses_redis()), reason="needs Postgres and Redis")
-def test_nothing_is_lost_when_a_worker_is_killed(operator, checkout, target, settings, tmp_path):
+@pytest.mark.parametrize("kill_at", [0.25, 0.9], ids=["early", "late"])
+def test_nothing_is_lost_when_a_worker_is_killed(
+    operator, checkout, target, settings, tmp_path, kill_at
+):
     settings.DISPATCH_BATCH_SIZE = 20
     target.delay = 0.004
     slos = [
@@ -48,8 +51,10 @@ def test_nothing_is_lost_when_a_worker_is_killed(operator, checkout, target, set
         extra_env=RECOVERY, pool="prefork", concurrency=2, log_path=tmp_path / "first.log"
     ) as first:
         deadline = time.monotonic() + 120
-        while finished() < TOTAL // 4 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        while time.monotonic() < deadline and (
+            finished() < TOTAL * kill_at or not Event.objects.filter(status="dispatched").exists()
+        ):  # kill while it holds events (not between two batches)
+            time.sleep(0.02)
         os.killpg(first.pid, signal.SIGKILL)  # the worker and its pool, mid-delivery
         killed = time.monotonic()
         first.wait()
