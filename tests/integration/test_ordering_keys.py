@@ -187,3 +187,18 @@ def test_a_head_lost_too_often_is_dead_and_hands_its_key_on(
     enqueued = [cb.args[0] for cb in callbacks if getattr(cb, "args", None)]
     assert enqueued == [[(pks[1], "MEDIUM")]]
     assert [e.event_id for e in claim_events(pks, token=new_claim_token(), node="n")] == ["a-1"]
+
+
+@pytest.mark.django_db
+@pytest.mark.smoke
+def test_the_relay_resends_only_heads_not_events_waiting_for_their_key(checkout, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from replay.log import due_for_relay
+
+    ingest_events([*_keyed("a", 3), event_body("free")])
+    Event.objects.update(next_attempt_at=timezone.now() - timedelta(hours=1))  # all overdue
+    sent = dict(Event.objects.values_list("pk", "event_id"))
+    assert sorted(sent[pk] for pk, _ in due_for_relay()) == ["a-0", "free"]
