@@ -283,9 +283,11 @@ PYTHON_HANDLERS = env_list(
 DISPATCH_BATCH_SIZE = env_int("CONTROLPLANE_DISPATCH_BATCH", 100, minimum=1)
 CLAIM_SECONDS = env_int("CONTROLPLANE_CLAIM_SECONDS", 600, minimum=5)
 MAX_CLAIMS = env_int("CONTROLPLANE_MAX_CLAIMS", 10, minimum=1)
-HEARTBEAT_SECONDS = env_float("CONTROLPLANE_HEARTBEAT_SECONDS", 10.0, minimum=0.2)
+# A dead node is declared after 3 missed heartbeats (15 s) and its events are enqueued again by
+# the next sweep (<= 5 s later): recovery within ~20 s, under the 30 s promised in pipeline.md.
+HEARTBEAT_SECONDS = env_float("CONTROLPLANE_HEARTBEAT_SECONDS", 5.0, minimum=0.2)
 RELAY_GRACE_SECONDS = env_float("CONTROLPLANE_RELAY_GRACE_SECONDS", 30.0, minimum=0.5)
-SWEEP_SECONDS = env_float("CONTROLPLANE_SWEEP_SECONDS", 10.0, minimum=0.5)
+SWEEP_SECONDS = env_float("CONTROLPLANE_SWEEP_SECONDS", 5.0, minimum=0.5)
 ROUTE_REFRESH_SECONDS = env_float("CONTROLPLANE_ROUTE_REFRESH_SECONDS", 2.0, minimum=0.1)
 ATTEMPT_RETENTION_DAYS = env_int("CONTROLPLANE_ATTEMPT_RETENTION_DAYS", 14, minimum=1)
 IDEMPOTENCY_TTL_SECONDS = env_int("CONTROLPLANE_IDEMPOTENCY_TTL", 86400, minimum=60)
