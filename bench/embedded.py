@@ -1,6 +1,7 @@
 """The embedded default (SQLite + the filesystem broker, no server): throughput, and a soak.
 
-    python bench/embedded.py [--events 5000] [--batch 500,10] [--poll 1.0,0.05]
+    python bench/embedded.py [--events 5000] [--batch 500,10] [--poll 1.0,0.05,0.01]
+    python bench/embedded.py transports [--backlog 50,500,2000] [--work 0.005]
     python bench/embedded.py soak [--minutes 10] [--interval 30]
 
 Needs nothing but the checkout: DATABASE_URL and REDIS_URL are ignored, each run gets a fresh
@@ -9,8 +10,13 @@ CONTROLPLANE_VAR_DIR under /tmp.
 throughput (the default): for each broker polling interval (`--poll`; kombu's own default is
 1.0 s) and ingest batch size (`--batch`), a fresh SQLite database, one worker started as
 `make run` starts it (`controlplane.supervisor worker`), a route to the no-op python handler,
-events ingested through the ingest service in batches, and the delivered count polled until all
-are delivered. Prints events/s end to end and dispatch tasks/s, side by side.
+events ingested through the ingest service in batches (a tenth of `--events` for batches under
+100), and the delivered count polled until all are delivered. Prints events/s end to end,
+dispatch tasks/s and the idle worker's CPU, side by side; kombu's 1 s default is the anchor.
+
+transports: kombu's consuming loop alone, as a worker drives it (prefetch 1, the ack coming from
+the pool a few ms later), over our five queues with a backlog: our filesystem transport against
+kombu's SQLAlchemy transport on a SQLite file (when SQLAlchemy is installed), per interval.
 
 soak: `make run` as a new user runs it (`controlplane.supervisor all` after migrate and
 seed_demo, demo traffic on), sampled every `--interval` seconds: broker depth per queue, events
@@ -209,9 +215,11 @@ def throughput(args: argparse.Namespace) -> None:
     batches = [int(b) for b in args.batch.split(",")]
     rows = []
     for batch in batches:
+        # Small batches mean many tasks: a tenth of the events keeps the 1 s rows to minutes.
+        events = args.events if batch >= 100 else max(args.events // 10, batch)
         for poll in polls:
             out = subprocess.run(
-                [sys.executable, __file__, "_run", str(poll), str(batch), str(args.events)],
+                [sys.executable, __file__, "_run", str(poll), str(batch), str(events)],
                 cwd=ROOT,
                 capture_output=True,
                 text=True,
@@ -221,17 +229,18 @@ def throughput(args: argparse.Namespace) -> None:
                 raise SystemExit(f"run poll={poll} batch={batch} failed")
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(f"  done: poll {poll} s, batch {batch}", file=sys.stderr, flush=True)
-    print(f"\nEmbedded default (SQLite + filesystem broker), no-op handler, {args.events} events,")
-    print("one worker as `make run` starts it; ingest through the ingest service.\n")
+    print("\nEmbedded default (SQLite + filesystem broker), no-op handler, one worker as")
+    print("`make run` starts it (prefork, 1 process); ingest through the ingest service.\n")
     head = (
-        "| broker poll (s) | ingest batch | events/s end to end | dispatch tasks/s "
+        "| broker poll (s) | ingest batch | events | events/s end to end | dispatch tasks/s "
         "| ingest events/s | peak broker depth | idle worker CPU |"
     )
     print(head)
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['poll']:g}{' (kombu default)' if r['poll'] == 1.0 else ''} | {r['batch']} "
+            f"| {r['events']} "
             f"| {r['e2e_eps']:,.0f} | {r['tasks_per_s']:,.1f} | {r['ingest_eps']:,.0f} "
             f"| {r['peak_depth']} | {r['idle_cpu']:.1%} |"
         )
@@ -264,15 +273,22 @@ def transport_run(kind: str, poll: float, backlog: int, take: int, work_s: float
     try:
         if kind == "filesystem":
             (folder / "q").mkdir()
-            opts = {"data_folder_in": str(folder / "q"), "data_folder_out": str(folder / "q")}
-            url = "filesystem://"
+            (folder / "p").mkdir()
+            opts = {
+                "data_folder_in": str(folder / "q"),
+                "data_folder_out": str(folder / "q"),
+                "processed_folder": str(folder / "p"),
+                "control_folder": str(folder / "control"),
+            }
+            url = "filesystem://"  # with our transport class, as settings.py configures it
         else:
             try:
                 import sqlalchemy  # noqa: F401
             except ModuleNotFoundError:
                 return None
             opts, url = {}, f"sqla+sqlite:///{folder / 'broker.sqlite3'}"
-        with Connection(url, transport_options=opts) as conn:
+        transport = "controlplane.broker:FilesystemTransport" if kind == "filesystem" else None
+        with Connection(url, transport=transport, transport_options=opts) as conn:
             # kombu's SQLAlchemy channel hands every transport option to create_engine, so the
             # interval can only be set on the transport object.
             conn.transport.polling_interval = poll
@@ -387,7 +403,7 @@ def soak(args: argparse.Namespace) -> None:
         "| t (s) | broker depth | celery | events.* | not final | events total "
         "| worst beat lateness (s) |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     try:
         while time.monotonic() - began < args.minutes * 60:
             time.sleep(args.interval)
