@@ -292,7 +292,9 @@ def transport_run(kind: str, poll: float, backlog: int, take: int, work_s: float
             # kombu's SQLAlchemy channel hands every transport option to create_engine, so the
             # interval can only be set on the transport object.
             conn.transport.polling_interval = poll
-            exchange = Exchange("bench", type="direct")
+            # kombu keeps declared exchanges in a process-wide state, so a name reused with a
+            # new control folder would not be bound there again: one name per run.
+            exchange = Exchange(f"bench-{folder.name}", type="direct")
             queues = [KQueue(q.value, exchange, routing_key=q.value) for q in Queue]
             producer = Producer(conn.channel(), exchange)
             for n in range(backlog):
@@ -403,7 +405,7 @@ def soak(args: argparse.Namespace) -> None:
         "| t (s) | broker depth | celery | events.* | not final | events total "
         "| worst beat lateness (s) |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     try:
         while time.monotonic() - began < args.minutes * 60:
             time.sleep(args.interval)
