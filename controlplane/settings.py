@@ -163,12 +163,19 @@ else:
     for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
+    # kombu's filesystem transport with its write/read race fixed (see controlplane/broker.py).
+    CELERY_BROKER_TRANSPORT = "controlplane.broker:FilesystemTransport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # kombu's virtual transports sleep `polling_interval` (default 1 s) whenever a poll finds
+        # nothing it may take, and with acks_late + prefetch 1 that is after every task: the
+        # worker took about one task a second. A short interval costs a few directory listings
+        # per tick when idle (see docs/pipeline.md, "The embedded broker").
+        "polling_interval": env_float("CONTROLPLANE_BROKER_POLL_SECONDS", 0.05, minimum=0.001),
     }
     (VAR_DIR / "results").mkdir(parents=True, exist_ok=True)
     CELERY_RESULT_BACKEND = f"file://{VAR_DIR / 'results'}"
