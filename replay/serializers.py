@@ -49,7 +49,7 @@ class IngestResponseSerializer(serializers.Serializer):
 
 
 class AttemptSerializer(serializers.ModelSerializer):
-    route = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    route = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
 
     class Meta:
         model = DeliveryAttempt
@@ -60,7 +60,7 @@ class EventOutSerializer(serializers.ModelSerializer):
     id = serializers.IntegerField(source="pk")
     event_id = serializers.CharField()
     service = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    route = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    route = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
 
     class Meta:
         model = Event

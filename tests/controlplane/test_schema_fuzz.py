@@ -1,8 +1,11 @@
-"""Schemathesis fuzzes every operation in /api/schema/ as an admin: no input may cause a 5xx.
+"""Schemathesis fuzzes every operation in /api/schema/ as every role, with every check.
 
-Each generated case is sent twice: as generated, and again with its path parameters pointing
-at rows that exist, so bodies and deletes reach real objects rather than stopping at a 404.
-Bounded (CONTROLPLANE_FUZZ_EXAMPLES per operation, 10 by default) so `make test` stays fast.
+`--checks all` in Python: no 5xx, every status code, content type, header and body as the
+schema documents it, invalid input refused, valid input accepted, auth enforced, undeclared
+methods answered 405. Each generated case is sent twice: as generated, and again with its path
+parameters pointing at rows that exist, so bodies and deletes reach real objects rather than
+stopping at a 404. Bounded (CONTROLPLANE_FUZZ_EXAMPLES per operation and role, 3 by default,
+besides the coverage phase's boundary cases) so `make test` stays fast; `make fuzz` asks for more.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from django.contrib.auth import get_user_model
 from django.core import signals
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
-from schemathesis.checks import not_a_server_error
 
 from controlplane.models import ApiToken, AuditEntry, Service
 from controlplane.roles import Role, grant_role
@@ -26,11 +28,15 @@ from controlplane.tokens import issue_token
 
 pytestmark = pytest.mark.django_db
 
-# Ten per operation (besides the coverage phase's boundary cases) keeps `make test` fast;
-# `make fuzz` asks for many more.
-EXAMPLES = int(os.environ.get("CONTROLPLANE_FUZZ_EXAMPLES", "10"))
+EXAMPLES = int(os.environ.get("CONTROLPLANE_FUZZ_EXAMPLES", "3"))
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
+# Valid input may still name a row that does not exist (a service slug, a change id), which
+# the API refuses with 400 naming the field: a schema cannot say which slugs exist.
+schema.config.checks.positive_data_acceptance.expected_statuses = [
+    *schema.config.checks.positive_data_acceptance.expected_statuses,
+    "400",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -45,14 +51,16 @@ def keep_the_test_connection():
 
 
 class Targets:
-    """An admin with a usable token (a fuzzed DELETE /tokens/{id} may revoke the one we send,
-    so it is reissued), and rows for path parameters to point at, recreated when a fuzzed
-    DELETE removed them."""
+    """A user of one role with a usable token (a fuzzed DELETE /tokens/{id} may revoke the
+    one we send, so it is reissued), and rows for path parameters to point at, recreated when
+    a fuzzed DELETE removed them."""
 
-    def __init__(self):
+    def __init__(self, role: Role):
         # No password: hashing one per operation would cost more than the fuzzing.
-        self.user = get_user_model().objects.create_user(username="fuzz-admin")
-        grant_role(self.user, Role.ADMIN)
+        self.user = get_user_model().objects.create_user(username=f"fuzz-{role.name.lower()}")
+        grant_role(self.user, role)
+        self.owner = get_user_model().objects.create_user(username="fuzz-owner")
+        grant_role(self.owner, Role.ADMIN)
         issued = issue_token(self.user, name="fuzz-auth")
         self.token, self.secret = issued.token, issued.secret
 
@@ -66,7 +74,7 @@ class Targets:
     def existing(self, path: str) -> dict[str, str] | None:
         if path.startswith("/api/v1/services/"):
             service = Service.objects.filter(slug="fuzz-target").first() or create_service(
-                actor=self.user, slug="fuzz-target", name="Fuzz target", team="qa"
+                actor=self.owner, slug="fuzz-target", name="Fuzz target", team="qa"
             )
             return {"slug": service.slug}
         if path.startswith("/api/v1/tokens/"):
@@ -77,9 +85,20 @@ class Targets:
         return None  # an operation of a later app: fuzzed as generated only
 
 
-@pytest.fixture
-def targets(db) -> Targets:
-    return Targets()
+ROLES = [Role.VIEWER, Role.OPERATOR, Role.APPROVER, Role.ADMIN]
+
+
+@pytest.fixture(params=ROLES, ids=[r.name.lower() for r in ROLES])
+def targets(request, db) -> Targets:
+    return Targets(request.param)
+
+
+def sendable(case) -> None:
+    if case.headers:
+        # gunicorn, our only web server, drops header names holding "_" (its header_map=drop:
+        # `Content_Length` would otherwise land in the environ as HTTP_CONTENT_LENGTH and pose
+        # as Content-Length). The in-process WSGI transport does not, so drop them here too.
+        case.headers = {k: v for k, v in case.headers.items() if "_" not in k}
 
 
 @schema.parametrize()
@@ -93,14 +112,10 @@ def targets(db) -> Targets:
         hypothesis.HealthCheck.filter_too_much,
     ],
 )
-def test_no_operation_answers_a_server_error(case, targets):
-    if case.headers:
-        # gunicorn, our only web server, drops header names holding "_" (its header_map=drop:
-        # `Content_Length` would otherwise land in the environ as HTTP_CONTENT_LENGTH and pose
-        # as Content-Length). The in-process WSGI transport does not, so drop them here too.
-        case.headers = {k: v for k, v in case.headers.items() if "_" not in k}
-    case.call_and_validate(headers=targets.headers(), checks=[not_a_server_error])
+def test_every_answer_matches_the_schema(case, targets):
+    sendable(case)
+    case.call_and_validate(headers=targets.headers())
     existing = targets.existing(case.path) if case.path_parameters else None
     if existing:
         case.path_parameters = existing
-        case.call_and_validate(headers=targets.headers(), checks=[not_a_server_error])
+        case.call_and_validate(headers=targets.headers())
