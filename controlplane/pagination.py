@@ -27,6 +27,17 @@ class PageNumberPagination(pagination.PageNumberPagination):
             )
         return size
 
+    def get_page_number(self, request, paginator) -> int:
+        # DRF reads `page=` (empty) as page 1 and `page=last` as the last page, while the schema
+        # says a positive integer: refuse those as it refuses page_size (a page past the end
+        # stays a 404, as before).
+        raw = request.query_params.get(self.page_query_param)
+        if raw is None:
+            return 1
+        if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+            raise ValidationError({self.page_query_param: ["A whole number from 1."]})
+        return int(raw)
+
     def get_schema_operation_parameters(self, view) -> list[dict]:
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:

@@ -199,6 +199,19 @@ def test_a_page_size_the_schema_refuses_is_400_naming_it(viewer, page_size):
     assert response.json()["errors"] == {"page_size": ["A whole number from 1 to 500."]}
 
 
+@pytest.mark.parametrize("page", ["", "last", "0", "-1", "x", "1.0", "\u0661"])
+def test_a_page_that_is_not_a_positive_integer_is_400_naming_it(viewer, page):
+    response = viewer.client().get("/api/v1/services", {"page": page})
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"] == {"page": ["A whole number from 1."]}
+
+
+def test_a_page_past_the_end_is_still_404(viewer):
+    response = viewer.client().get("/api/v1/services?page=2")
+    assert response.status_code == 404
+    assert viewer.client().get("/api/v1/services?page=1").status_code == 200
+
+
 def test_a_page_size_in_range_is_honoured(viewer):
     for slug in ("a", "b", "c"):
         services.create_service(actor=viewer.user, slug=slug, name=slug, team="t")
