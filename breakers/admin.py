@@ -11,17 +11,7 @@ from breakers import control, routes
 from breakers.engine import BreakerConfig
 from breakers.forms import DYNAMIC_FIELDS, CircuitBreakerAdminForm, RouteForm
 from breakers.models import BreakerTransition, CircuitBreaker, DemoDownstream, Route, WorkerNode
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from controlplane.admin import ReadOnlyAdmin
 
 
 @admin.register(Route)
@@ -113,8 +103,6 @@ class CircuitBreakerAdmin(admin.ModelAdmin):
         current = CircuitBreaker.objects.get(pk=obj.pk)
         changed = set(form.changed_data)
         dynamic = {f: form.cleaned_data[f] for f in DYNAMIC_FIELDS if f in changed}
-        if "dynamic_field" in dynamic or "dynamic_query" in dynamic:
-            dynamic["dynamic_source"] = ""  # computed again from now on
         if "config" in changed or dynamic:
             config = form.cleaned_data["config"]
             # update_thresholds merges into the stored overrides; a key removed here goes
@@ -157,5 +145,7 @@ class WorkerNodeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(DemoDownstream)
-class DemoDownstreamAdmin(admin.ModelAdmin):
+class DemoDownstreamAdmin(ReadOnlyAdmin):
+    """Read only until the Demo page's change has an audited verb to save through."""
+
     list_display = ["name", "failure_rate", "latency_ms", "traffic_per_tick"]

@@ -8,6 +8,7 @@ import time
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -100,6 +101,7 @@ def demo(request: HttpRequest) -> HttpResponse:
     return render(request, "breakers/demo.html", {"rows": rows})
 
 
+@login_not_required  # a webhook target, called by workers
 @csrf_exempt
 @require_POST
 def demo_downstream(request: HttpRequest, name: str) -> JsonResponse:

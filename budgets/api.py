@@ -69,7 +69,7 @@ class SloSerializer(StrictModelSerializer):
     latency_threshold_ms = serializers.FloatField(
         required=False, allow_null=True, min_value=0.001, max_value=1e9
     )
-    window = serializers.CharField(max_length=20)
+    window = serializers.CharField(max_length=100)
 
     class Meta:
         model = SLO

@@ -48,9 +48,9 @@ class SLO(models.Model):
     sli = models.CharField(max_length=10, choices=Sli.choices)
     target = models.DecimalField(**RATIO, help_text="0.99 .. 0.999999 (99 % .. 99.9999 %).")
     window = models.CharField(
-        max_length=20,
-        help_text="rolling:7d, rolling:28d, rolling:30d, rolling:90d, "
-        "calendar:month or calendar:quarter.",
+        max_length=100,
+        help_text="rolling:<3..92>d, or calendar:month, calendar:quarter, calendar:week ... "
+        "with optional ;start=<local anchor> and ;tz=<IANA zone> (budgets/windows.py).",
     )
     budgeting_method = models.CharField(
         max_length=12, choices=Method.choices, default=Method.OCCURRENCES

@@ -41,6 +41,7 @@ EVERY_OPERATION = {
     "406": "The Accept header asks for a type this operation cannot give.",
 }
 WITH_A_BODY = {
+    "411": "A chunked body on a server that cannot tell where it ends (send Content-Length).",
     "413": "The request body is over API_MAX_BODY_BYTES (or a batch over its limit).",
     "415": "The body is not application/json.",
 }

@@ -81,7 +81,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "controlplane.middleware.LoginRequiredPagesMiddleware",
+    # Every view needs a login unless marked login_not_required (login page, health,
+    # metrics, the demo downstream); DRF views mark themselves and answer 401 JSON.
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -202,7 +204,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["controlplane.permissions.RolePermission"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["controlplane.renderers.SafeJSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "controlplane.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -267,7 +269,18 @@ HEALTH_CHECK_TIMEOUT = env_float("CONTROLPLANE_HEALTH_TIMEOUT", 2.0, minimum=0.1
 # --- Event pipeline ---------------------------------------------------------------------------
 INGEST_BATCH_LIMIT = env_int("CONTROLPLANE_INGEST_BATCH_LIMIT", 1000, minimum=1)
 MAX_EVENT_BYTES = env_int("CONTROLPLANE_MAX_EVENT_BYTES", 256 * 1024, minimum=256)
-WEBHOOK_ALLOWED_HOSTS = env_list("CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+# host = default port only, host:port = that port, host:* = any port (controlplane/egress.py).
+# The default lets the demo call this web server back, and nothing else on this machine.
+WEBHOOK_ALLOWED_HOSTS = env_list(
+    "CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS",
+    [f"127.0.0.1:{env_str('PORT', '8000')}", f"localhost:{env_str('PORT', '8000')}"],
+)
+from controlplane.egress import parse_allow_list  # noqa: E402 - kept with its setting
+
+try:
+    parse_allow_list(tuple(WEBHOOK_ALLOWED_HOSTS))  # a bad entry stops the start, naming it
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS: {_exc}") from None
 PYTHON_HANDLERS = env_list(
     "CONTROLPLANE_PYTHON_HANDLERS",
     ["breakers.builtin_handlers.noop", "breakers.builtin_handlers.log_event"],

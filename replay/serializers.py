@@ -7,8 +7,10 @@ import json
 from django.conf import settings
 from rest_framework import serializers
 
-from controlplane.serializers import StrictSerializer
+from controlplane.roles import Role, has_role
+from controlplane.serializers import AwareDateTimeField, StrictSerializer
 from replay.models import DeliveryAttempt, Event
+from replay.redaction import redact_error
 
 
 class EventInSerializer(StrictSerializer):
@@ -17,7 +19,7 @@ class EventInSerializer(StrictSerializer):
     type = serializers.RegexField(r"^[A-Za-z0-9_.:\-]+$", max_length=200)
     schema_version = serializers.IntegerField(min_value=1, max_value=10_000, default=1)
     priority = serializers.ChoiceField(choices=Event.PriorityChoices.choices, default="MEDIUM")
-    occurred_at = serializers.DateTimeField()
+    occurred_at = AwareDateTimeField()
     payload = serializers.JSONField(default=dict)
 
     def validate_payload(self, value):
@@ -48,8 +50,27 @@ class IngestResponseSerializer(serializers.Serializer):
     results = IngestResultSerializer(many=True)
 
 
+class DeliveryErrorField(serializers.CharField):
+    """A delivery error: in full for operators and above, redacted for everyone else
+    (it may quote the downstream's answer). Without a request in the context: redacted."""
+
+    def __init__(self, **kwargs):
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, value):
+        context = self.context  # the root serializer's dict: the role is looked up once
+        if "show_delivery_errors" not in context:
+            request = context.get("request")
+            context["show_delivery_errors"] = bool(
+                request and has_role(request.user, Role.OPERATOR)
+            )
+        text = super().to_representation(value)
+        return text if context["show_delivery_errors"] else redact_error(text)
+
+
 class AttemptSerializer(serializers.ModelSerializer):
     route = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    error = DeliveryErrorField()
 
     class Meta:
         model = DeliveryAttempt
@@ -61,6 +82,7 @@ class EventOutSerializer(serializers.ModelSerializer):
     event_id = serializers.CharField()
     service = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     route = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    last_error = DeliveryErrorField()
 
     class Meta:
         model = Event
