@@ -29,6 +29,7 @@ urlpatterns = [
         name="service-alert-hooks",
     ),
     re_path(rf"^alert-hooks/{PK}/?$", api.HookDetailView.as_view(), name="alert-hook"),
+    re_path(r"^alerts/evaluate/?$", api.EvaluateAlertsView.as_view(), name="alerts-evaluate"),
     re_path(r"^policies/default/?$", api.DefaultPolicyView.as_view(), name="default-policy"),
     re_path(r"^gates/check/?$", api_gates.GateCheckView.as_view(), name="gate-check"),
     re_path(r"^gates/decisions/?$", api_gates.DecisionListView.as_view(), name="gate-decisions"),

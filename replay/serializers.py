@@ -85,7 +85,7 @@ class DeliveryErrorField(serializers.CharField):
 
 
 class AttemptSerializer(serializers.ModelSerializer):
-    route = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    route = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     error = DeliveryErrorField()
 
     class Meta:
@@ -97,7 +97,7 @@ class EventOutSerializer(serializers.ModelSerializer):
     id = serializers.IntegerField(source="pk")
     event_id = serializers.CharField()
     service = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    route = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    route = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     last_error = DeliveryErrorField()
 
     class Meta:
