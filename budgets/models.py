@@ -465,3 +465,22 @@ class WorkItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} {self.title}"[:200]
+
+
+class ReportDelivery(models.Model):
+    """One post of a period's budget report to the report webhook (the audited action's row)."""
+
+    period = models.CharField(max_length=100)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    url = models.URLField(max_length=500)
+    status = models.CharField(max_length=200, blank=True, help_text="What the receiver said.")
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "report deliveries"
+
+    def __str__(self) -> str:
+        return f"report {self.period} -> {self.url}"
