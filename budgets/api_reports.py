@@ -153,6 +153,8 @@ def _items():
 class WorkItemListView(GenericAPIView):
     """Work items, newest first; ``?service=<slug>``, ``?assignee=``, ``?status=`` filter."""
 
+    serializer_class = WorkItemSerializer
+
     @extend_schema(responses={200: WorkItemSerializer(many=True)})
     def get(self, request):
         qs = _items()

@@ -87,7 +87,7 @@ MAX_CUSTOM = timedelta(days=400)
 
 def month_period(text: str) -> Period:
     match = MONTH_RE.match(text)
-    if not match or not 1 <= int(match[2]) <= 12 or int(match[1]) < 1970:
+    if not match or not 1 <= int(match[2]) <= 12 or not 1970 <= int(match[1]) <= 9000:
         raise InvalidInput("month", f"must be YYYY-MM, got {text!r}")
     year, month = int(match[1]), int(match[2])
     start = datetime(year, month, 1, tzinfo=UTC)
@@ -97,7 +97,7 @@ def month_period(text: str) -> Period:
 
 def quarter_period(text: str) -> Period:
     match = QUARTER_RE.match(text)
-    if not match or int(match[1]) < 1970:
+    if not match or not 1970 <= int(match[1]) <= 9000:
         raise InvalidInput("quarter", f"must be YYYY-Qn (n 1..4), got {text!r}")
     year, q = int(match[1]), int(match[2])
     start = datetime(year, 3 * q - 2, 1, tzinfo=UTC)
@@ -117,7 +117,12 @@ def _moment(text: str, name: str) -> datetime:
         raise InvalidInput(name, f"must be an ISO date or date-time in UTC, got {text!r}") from None
     if value.tzinfo is None:
         raise InvalidInput(name, "must include a time zone (Z for UTC)")
-    value = value.astimezone(UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(name, "is out of range") from None
+    if not 1970 <= value.year <= 9000:
+        raise InvalidInput(name, "must be between the years 1970 and 9000")
     if value != floor_to(value, HOUR):
         raise InvalidInput(name, "must be on a whole hour (the report's bucket is one hour)")
     return value

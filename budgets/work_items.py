@@ -86,7 +86,13 @@ def _moment(value: Any, name: str) -> datetime | None:
         raise InvalidInput(name, "must be an ISO date-time")
     if value.tzinfo is None:
         raise InvalidInput(name, "must include a time zone (Z for UTC)")
-    return value.astimezone(UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(name, "is out of range") from None
+    if not 1970 <= value.year <= 9000:
+        raise InvalidInput(name, "must be between the years 1970 and 9000")
+    return value
 
 
 def clean(data: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
