@@ -229,6 +229,7 @@ class SloRow:
     budget_minutes: float | None = None
     consumed_minutes: float | None = None
     hours: list[tuple[datetime, float]] = field(default_factory=list)  # (hour, burn rate)
+    spend: list[tuple[datetime, float]] = field(default_factory=list)  # (hour, bad), in order
     episodes: list[EpisodeRow] = field(default_factory=list)
 
     @property
@@ -494,7 +495,9 @@ def _slo_row(
             allowed_bad=float(counts.total * budget),
             sli=counts.good / counts.total if counts.total else 1.0,
         )
+    buckets.sort()
     row.hours = [(h, bad / allowed if allowed else 0.0) for h, bad, allowed in buckets]
+    row.spend = [(h, bad) for h, bad, _allowed in buckets]
     for e in ep.burn_episodes(buckets, bucket=BUCKET):
         row.episodes.append(
             EpisodeRow(
