@@ -15,7 +15,7 @@ from controlplane.models import AuditEntry
 from tests.budgets.conftest import make_service, make_slo
 from tests.budgets.receiver import Receiver
 
-pytestmark = [pytest.mark.django_db]
+pytestmark = [pytest.mark.django_db, pytest.mark.smoke]
 
 URL = "/api/v1/reports/budget"
 

@@ -15,7 +15,7 @@ from budgets.reports import build_report, month_period
 from tests.budgets.conftest import make_service, make_slo
 from tests.conftest import make_route
 
-pytestmark = [pytest.mark.django_db]
+pytestmark = [pytest.mark.django_db, pytest.mark.smoke]
 
 NOW = datetime(2025, 3, 14, 12, 30, tzinfo=UTC)
 

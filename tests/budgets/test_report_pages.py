@@ -20,7 +20,7 @@ from budgets.models import WorkItem
 from tests.budgets.conftest import logged_in, make_service, make_slo
 from tests.conftest import make_route
 
-pytestmark = [pytest.mark.django_db]
+pytestmark = [pytest.mark.django_db, pytest.mark.smoke]
 
 
 def _hour_ago() -> datetime:
@@ -88,7 +88,8 @@ def test_the_report_page_costs_a_fixed_number_of_queries(viewer, operator):
     # LOCAL), hour rows, freeze windows, gate decisions, breaker transitions, failed minutes,
     # work items
     assert few == many
-    assert many == 14, many
+    # Postgres adds three around the ledger read: SAVEPOINT, SET LOCAL, RELEASE
+    assert many == (14 if connection.vendor == "postgresql" else 11), many
 
 
 def test_every_role_sees_the_report_and_an_outsider_does_not(viewer, operator, outsider):
