@@ -165,3 +165,29 @@ def test_the_leaderboard_sums_done_items_per_assignee_and_team(operator, pay):
         ("ana", 2, 0.25, 10.0),
     ]
     assert [(r.name, r.items) for r in report.by_team] == [("t", 3)]
+
+
+def test_an_admin_add_goes_through_the_audited_verb(pay):
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    root = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    client = Client()
+    client.force_login(root)
+    data = {
+        "key": "OPS-77",
+        "url": "",
+        "title": "From the admin",
+        "service": pay.pk,
+        "assignee": "",
+        "status": "open",
+        "episode_start_0": "",
+        "episode_start_1": "",
+        "saved_minutes": "",
+        "saved_share": "",
+    }
+    assert client.post("/admin/budgets/workitem/add/", data).status_code == 302
+    made = WorkItem.objects.get(key="OPS-77")
+    assert AuditEntry.objects.get(action="work_item.create").object_id == str(made.pk)
+    bad = client.post("/admin/budgets/workitem/add/", {**data, "key": "nope"})
+    assert bad.status_code == 200 and "key must match" in bad.content.decode()
