@@ -98,6 +98,12 @@ def _context(report: Report) -> dict[str, Any]:
     }
 
 
+def _picker(request: HttpRequest) -> dict[str, str]:
+    """The picker's values: what was asked (left empty otherwise: a month filled in for the
+    default period would clash with a quarter typed next)."""
+    return {k: request.GET.get(k, "") for k in ("month", "quarter", "start", "end")}
+
+
 @require_GET
 def report_page(request: HttpRequest) -> HttpResponse:
     """The budget report of a period with its picker, charts and export links."""
@@ -107,13 +113,12 @@ def report_page(request: HttpRequest) -> HttpResponse:
     context = {
         **_context(report),
         "error": error,
-        "params": request.GET,
+        "picker": _picker(request),
         "can_send": has_role(request.user, Role.OPERATOR),
     }
-    status = 400 if error else 200
-    if request.htmx:
-        return render(request, "budgets/partials/report_body.html", context, status=status)
-    return render(request, "budgets/reports.html", context, status=status)
+    if request.htmx:  # htmx swaps only 2xx answers: the error is shown in the body
+        return render(request, "budgets/partials/report_body.html", context)
+    return render(request, "budgets/reports.html", context, status=400 if error else 200)
 
 
 @require_GET

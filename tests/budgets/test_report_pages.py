@@ -185,3 +185,9 @@ def test_the_report_page_period_is_utc(viewer):
     response = logged_in(viewer).get("/reports/", {"start": "2025-03-01", "end": "2025-03-02"})
     assert response.status_code == 200
     assert datetime(2025, 3, 1, tzinfo=UTC).isoformat() in response.content.decode()
+
+
+def test_htmx_gets_a_bad_period_explained_in_the_body(viewer):
+    response = logged_in(viewer).get("/reports/", {"quarter": "2025-Q9"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200  # htmx would not swap a 400
+    assert "quarter must be YYYY-Qn" in response.content.decode()
