@@ -243,6 +243,10 @@ class SloRow:
         return 1.0 - self.consumed
 
     @property
+    def sli_percent(self) -> float:
+        return self.sli * 100
+
+    @property
     def over_budget(self) -> bool:
         return self.consumed > 1.0
 
