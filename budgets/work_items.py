@@ -92,6 +92,9 @@ def _moment(value: Any, name: str) -> datetime | None:
         raise InvalidInput(name, "is out of range") from None
     if not 1970 <= value.year <= 9000:
         raise InvalidInput(name, "must be between the years 1970 and 9000")
+    if value.minute or value.second or value.microsecond:
+        # report episodes start on whole hours (their bucket); anything else would never match
+        raise InvalidInput(name, "must be an episode start: a whole UTC hour")
     return value
 
 

@@ -191,3 +191,18 @@ def test_htmx_gets_a_bad_period_explained_in_the_body(viewer):
     response = logged_in(viewer).get("/reports/", {"quarter": "2025-Q9"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200  # htmx would not swap a 400
     assert "quarter must be YYYY-Qn" in response.content.decode()
+
+
+def test_an_operator_sends_the_report_from_the_page(operator, viewer, settings):
+    from budgets.models import ReportDelivery
+    from tests.budgets.receiver import Receiver
+
+    add_service(operator, "pay")
+    with Receiver() as receiver:
+        settings.BUDGETS_REPORT_WEBHOOK_URL = receiver.url
+        assert logged_in(viewer).post("/reports/send?month=2025-03").status_code == 403
+        response = logged_in(operator).post("/reports/send?month=2025-03")
+    assert response.status_code == 302
+    assert response["Location"] == "/reports/?month=2025-03"
+    assert ReportDelivery.objects.get().period == "2025-03"
+    assert receiver.posts[0]["json"]["report"]["period"]["label"] == "2025-03"

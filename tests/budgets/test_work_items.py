@@ -67,6 +67,7 @@ def test_a_key_must_match_the_configured_pattern(operator, pay, settings):
         ({"saved_share": "1.5"}, "saved_share"),
         ({"saved_minutes": "lots"}, "saved_minutes"),
         ({"episode_start": "2025-03-01T00:00"}, "episode_start"),
+        ({"episode_start": "2025-03-01T00:30Z"}, "episode_start"),
         ({"url": "ftp://tracker/OPS-1"}, "url"),
         ({"title": ""}, "title"),
     ],
