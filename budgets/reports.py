@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
+from django.db import connection
 from django.db.models import F, Q
 
 from budgets import episodes as ep
@@ -33,6 +34,7 @@ from budgets.windows import floor_to
 from controlplane.models import Service
 
 HOUR = timedelta(hours=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
 BUCKET = HOUR  # episode bucket: the ledger's hour roll-ups
 DETECT_LOOKBACK = HOUR  # first failure is searched this far before a breaker opening
@@ -357,8 +359,9 @@ class Report:
 # --------------------------------------------------------------------------- building
 
 
-def _budget(slo: SLO) -> Fraction:
-    return 1 - Fraction(slo.target)
+def _budget(slo: SLO) -> float:
+    """1 - target, computed exactly then rounded once (1 - 0.999 is 0.001, not 0.00099..)."""
+    return float(1 - Fraction(slo.target))
 
 
 def build_report(
@@ -379,16 +382,7 @@ def build_report(
     slo_ids = [s.pk for s in slos]
 
     totals = read_counts([(s.pk, period.start, data_end) for s in slos]) if slos else {}
-    hour_rows: dict[int, list[tuple[datetime, int, int, int]]] = defaultdict(list)
-    if slos:
-        for slo_id, bucket, good, total, bad in LedgerBucket.objects.filter(
-            slo_id__in=slo_ids,
-            label="",
-            granularity=LedgerBucket.Granularity.HOUR,
-            bucket__gte=period.start,
-            bucket__lt=data_end,
-        ).values_list("slo_id", "bucket", "good", "total", "bad_slices"):
-            hour_rows[slo_id].append((bucket, good, total, bad))
+    hour_rows = _hour_rows(slo_ids, period.start, data_end) if slos else {}
     windows = (
         list(
             FreezeWindow.objects.filter(starts_at__lt=period.end, ends_at__gt=period.start).filter(
@@ -460,6 +454,33 @@ def build_report(
         by_assignee=leaderboard(all_items, lambda w: w.assignee or "(unassigned)"),
         by_team=leaderboard(all_items, lambda w: w.service.team or "(no team)"),
     )
+
+
+def _hour_rows(
+    slo_ids: Sequence[int], start: datetime, end: datetime
+) -> dict[int, list[tuple[datetime, int, int, int]]]:
+    """Hour rows (bucket, good, total, bad_slices) of those SLOs in [start, end), one query.
+
+    The bucket comes back as epoch seconds: a quarter of 100 SLOs is 220,000 rows, and
+    parsing that many timestamptz values costs more than everything else in the report.
+    """
+    table = connection.ops.quote_name(LedgerBucket._meta.db_table)
+    if connection.vendor == "postgresql":
+        epoch = "EXTRACT(EPOCH FROM bucket)::bigint"
+    else:
+        epoch = "CAST(strftime('%%s', bucket) AS INTEGER)"
+    adapt = connection.ops.adapt_datetimefield_value
+    sql = (
+        f"SELECT slo_id, {epoch}, good, total, bad_slices FROM {table} "
+        f"WHERE slo_id IN ({', '.join(['%s'] * len(slo_ids))}) AND label = '' "
+        "AND granularity = %s AND bucket >= %s AND bucket < %s"
+    )
+    out: dict[int, list[tuple[datetime, int, int, int]]] = defaultdict(list)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*slo_ids, LedgerBucket.Granularity.HOUR, adapt(start), adapt(end)])
+        for slo_id, seconds, good, total, bad in cursor.fetchall():
+            out[slo_id].append((EPOCH + timedelta(seconds=int(seconds)), good, total, bad))
+    return out
 
 
 def _in_period(item: WorkItem, period: Period) -> bool:
