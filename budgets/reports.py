@@ -404,12 +404,10 @@ def build_report(
             breaker_eps[b.service_id].append(b)
     failed = _failed_minutes(by_service, breaker_eps)
     items: dict[int, list[WorkItem]] = defaultdict(list)
-    all_items: list[WorkItem] = []
-    if ids:
-        for item in WorkItem.objects.filter(service_id__in=ids).select_related("service"):
-            if _in_period(item, period):
-                items[item.service_id].append(item)
-                all_items.append(item)
+    # every service's items count on the leaderboard, with SLOs or not
+    all_items = list(WorkItem.objects.filter(_in_period(period)).select_related("service"))
+    for item in all_items:
+        items[item.service_id].append(item)
 
     reports = []
     for sid, service_slos in by_service.items():
@@ -483,10 +481,11 @@ def _hour_rows(
     return out
 
 
-def _in_period(item: WorkItem, period: Period) -> bool:
+def _in_period(period: Period) -> Q:
     """A work item belongs to the period of the episode it addresses, else of its creation."""
-    moment = item.episode_start or item.created_at
-    return period.start <= moment < period.end
+    return Q(episode_start__gte=period.start, episode_start__lt=period.end) | Q(
+        episode_start__isnull=True, created_at__gte=period.start, created_at__lt=period.end
+    )
 
 
 def _slo_row(

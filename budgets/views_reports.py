@@ -152,11 +152,17 @@ def report_send(request: HttpRequest) -> HttpResponse:
 # --------------------------------------------------------------------------- work items
 
 FORM_FIELDS = work_items.FIELDS
+LIST_LIMIT = 200  # newest first; the CSV export has them all
 
 
-def _form_values(item: WorkItem | None) -> dict[str, str]:
-    if item is None:
-        return {"status": WorkItem.Status.OPEN}
+def _form_values(item: WorkItem | None, query=None) -> dict[str, str]:
+    if item is None:  # a new one; the report's episodes link here with service and start
+        query = query or {}
+        return {
+            "status": WorkItem.Status.OPEN,
+            "service": query.get("service", "")[:50],
+            "episode_start": query.get("episode_start", "")[:40],
+        }
     return {
         "key": item.key,
         "url": item.url,
@@ -182,8 +188,10 @@ def _items_context(request, *, values=None, errors=None, item=None, imported=Non
     if service:
         qs = qs.filter(service__slug=service)
     return {
-        "items": qs[:200],
-        "values": values if values is not None else _form_values(item),
+        "items": qs[:LIST_LIMIT],
+        "total": qs.count(),
+        "limit": LIST_LIMIT,
+        "values": values if values is not None else _form_values(item, request.GET),
         "errors": errors or {},
         "item": item,
         "statuses": WorkItem.Status.choices,

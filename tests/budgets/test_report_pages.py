@@ -206,3 +206,14 @@ def test_an_operator_sends_the_report_from_the_page(operator, viewer, settings):
     assert response["Location"] == "/reports/?month=2025-03"
     assert ReportDelivery.objects.get().period == "2025-03"
     assert receiver.posts[0]["json"]["report"]["period"]["label"] == "2025-03"
+
+
+def test_an_episode_links_to_a_work_item_form_filled_with_it(operator):
+    add_service(operator, "pay")
+    page = logged_in(operator).get("/reports/").content.decode()
+    start = _hour_ago().strftime("%Y-%m-%dT%H:%M")
+    link = f"/reports/work-items/?service=pay&amp;episode_start={start}Z"
+    assert link in page
+    form = logged_in(operator).get(link.replace("&amp;", "&")).content.decode()
+    assert f'name="episode_start" value="{start}Z"' in form
+    assert 'name="service" required value="pay"' in form

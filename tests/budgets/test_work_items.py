@@ -192,3 +192,11 @@ def test_an_admin_add_goes_through_the_audited_verb(pay):
     assert AuditEntry.objects.get(action="work_item.create").object_id == str(made.pk)
     bad = client.post("/admin/budgets/workitem/add/", {**data, "key": "nope"})
     assert bad.status_code == 200 and "key must match" in bad.content.decode()
+
+
+def test_the_leaderboard_counts_services_without_slos(operator, pay):
+    make_service(operator, "docs")  # no SLO
+    item(operator, "OPS-1", service="docs", assignee="di", status="done", saved_share="0.3")
+    WorkItem.objects.update(created_at=NOW)
+    report = build_report(month_period("2025-03"), NOW)
+    assert [(r.name, r.saved_share) for r in report.by_assignee] == [("di", 0.3)]
