@@ -9,7 +9,6 @@ any other exception = retry.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import hmac
 import importlib
@@ -22,12 +21,12 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import urllib3
 from django.conf import settings
 
 from breakers.models import Route
+from controlplane import egress
 
 
 class PermanentError(Exception):
@@ -48,12 +47,9 @@ class CallResult:
 # --- allow-lists (checked when a route is saved and again at call time) -------------------------
 
 
-def webhook_host_allowed(url: str) -> bool:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return False
-    host = parts.hostname.lower()
-    return any(fnmatch.fnmatchcase(host, p.lower()) for p in settings.WEBHOOK_ALLOWED_HOSTS)
+def webhook_host_allowed(url: str, *, resolve: bool = False) -> bool:
+    """One rule for every outbound URL: see controlplane/egress.py (the pool checks again)."""
+    return egress.url_allowed(url, resolve=resolve)
 
 
 def python_handler_allowed(path: str) -> bool:
@@ -103,7 +99,7 @@ _pool_pid: int | None = None
 def _http() -> urllib3.PoolManager:
     global _pool, _pool_pid
     if _pool is None or _pool_pid != os.getpid():
-        _pool = urllib3.PoolManager(num_pools=50, maxsize=4, retries=False)
+        _pool = egress.PoolManager(num_pools=50, maxsize=4, retries=False)
         _pool_pid = os.getpid()
     return _pool
 

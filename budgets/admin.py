@@ -24,6 +24,7 @@ from budgets.models import (
     ServiceDependency,
     WorkItem,
 )
+from controlplane import egress
 from controlplane.admin import ReadOnlyAdmin, VerbAdmin
 
 
@@ -164,11 +165,9 @@ class AlertHookForm(forms.ModelForm):
 
     def clean_url(self) -> str:
         url = self.cleaned_data["url"]
-        if not alerts.host_allowed(url):
-            raise forms.ValidationError(
-                "The host is not allowed: an http(s) URL whose host is in "
-                "CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS is required."
-            )
+        reason = egress.refusal(url, resolve=True)  # the one outbound URL rule
+        if reason:
+            raise forms.ValidationError(reason)
         return url
 
 

@@ -9,13 +9,11 @@ Celery task enqueued after commit, never from the request or the evaluation itse
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 
 import urllib3
 from django.conf import settings
@@ -28,7 +26,7 @@ from budgets.maths import InvalidInput
 from budgets.models import SLO, AlertEvent, BudgetAlertHook
 from budgets.status import recent_span, slo_end, span_burn_rate
 from budgets.windows import window_length
-from controlplane import audit
+from controlplane import audit, egress
 from controlplane.models import Service
 
 
@@ -127,22 +125,10 @@ def _enqueue_notifications(transitions: list[Transition]) -> None:
 # --------------------------------------------------------------------------- hooks
 
 
-def host_allowed(url: str) -> bool:
-    """The URL is http(s) and its host matches a pattern in settings.WEBHOOK_ALLOWED_HOSTS."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return False
-    host = parts.hostname.lower()
-    return any(fnmatch.fnmatchcase(host, p.lower()) for p in settings.WEBHOOK_ALLOWED_HOSTS)
-
-
 def add_hook(service: Service, url: str, *, actor: Any) -> BudgetAlertHook:
-    if not host_allowed(url):
-        raise InvalidInput(
-            "url",
-            "host is not allowed: an http(s) URL whose host is in "
-            "CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS is required",
-        )
+    reason = egress.refusal(url, resolve=True)
+    if reason:
+        raise InvalidInput("url", f"not allowed: {reason}")
     if BudgetAlertHook.objects.filter(service=service, url=url).exists():
         raise InvalidInput("url", "this service already has that hook")
     with transaction.atomic():
@@ -193,8 +179,9 @@ def send(alert_id: int, hook_id: int, state: str) -> str:
     alert = AlertEvent.objects.filter(pk=alert_id).select_related("slo__service").first()
     if hook is None or alert is None:
         return "gone"
-    if not host_allowed(hook.url):
-        outcome = "refused: host not in CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS"
+    refused = egress.refusal(hook.url)  # the one outbound URL rule, shared with webhook routes
+    if refused:
+        outcome = f"refused: {refused}"
         _note(hook, outcome)
         return outcome
     body = json.dumps(payload(alert, state)).encode()
@@ -209,6 +196,10 @@ def send(alert_id: int, hook_id: int, state: str) -> str:
             redirect=False,
             retries=False,
         )
+    except egress.EgressRefused as exc:  # the name resolved somewhere the allow-list forbids
+        outcome = f"refused: {exc}"
+        _note(hook, outcome)
+        return outcome
     except urllib3.exceptions.HTTPError as exc:
         _note(hook, f"error: {exc.__class__.__name__}")
         raise DeliveryFailed(str(exc)) from exc
@@ -225,7 +216,7 @@ _POOL: urllib3.PoolManager | None = None
 def _pool() -> urllib3.PoolManager:
     global _POOL
     if _POOL is None:
-        _POOL = urllib3.PoolManager(num_pools=20)
+        _POOL = egress.PoolManager(num_pools=20)  # checks the resolved address at connect
     return _POOL
 
 

@@ -1,7 +1,8 @@
 """Exports of a budget report: CSV rows, the issue-tracker payload and its audited webhook post.
 
 The webhook URL is the BUDGETS_REPORT_WEBHOOK_URL setting (not taken from the request), and
-its host must pass the same allow-list as the alert hooks, checked again at send time.
+it must pass the one outbound URL rule the alert hooks use (``controlplane.egress``: the
+allow-list, checked before the post and again on the resolved address at connect).
 Redirects are not followed (they could lead off the list).
 """
 
@@ -17,11 +18,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from budgets.alerts import host_allowed
 from budgets.maths import InvalidInput
 from budgets.models import ReportDelivery
 from budgets.reports import Report
-from controlplane import audit
+from controlplane import audit, egress
 
 CSV_COLUMNS = [
     "service",
@@ -123,10 +123,9 @@ def send_report(report: Report, *, actor: Any) -> ReportDelivery:
     url = settings.BUDGETS_REPORT_WEBHOOK_URL
     if not url:
         raise InvalidInput("url", "no report webhook is configured (BUDGETS_REPORT_WEBHOOK_URL)")
-    if not host_allowed(url):
-        raise InvalidInput(
-            "url", "host is not allowed: it must be in CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS"
-        )
+    refused = egress.refusal(url, resolve=True)
+    if refused:
+        raise InvalidInput("url", f"not allowed: {refused}")
     with transaction.atomic():
         delivery = ReportDelivery.objects.create(
             period=report.period.label[:100],
@@ -142,7 +141,7 @@ def send_report(report: Report, *, actor: Any) -> ReportDelivery:
         )
     body = json.dumps(tracker_payload(report)).encode()
     try:
-        response = urllib3.PoolManager().request(
+        response = egress.PoolManager().request(
             "POST",
             url,
             body=body,
@@ -152,6 +151,8 @@ def send_report(report: Report, *, actor: Any) -> ReportDelivery:
             retries=False,
         )
         outcome = f"HTTP {response.status}"
+    except egress.EgressRefused as exc:  # the name resolved somewhere the allow-list forbids
+        outcome = f"refused: {exc}"[:200]
     except urllib3.exceptions.HTTPError as exc:
         outcome = f"error: {exc.__class__.__name__}"
     delivery.status, delivery.sent_at = outcome, timezone.now()

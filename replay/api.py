@@ -58,7 +58,9 @@ class EventsView(APIView):
         qs = filter_events(Event.objects.select_related("service", "route"), request.query_params)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(qs.order_by("-pk"), request, self)
-        return paginator.get_paginated_response(EventOutSerializer(page, many=True).data)
+        return paginator.get_paginated_response(
+            EventOutSerializer(page, many=True, context={"request": request}).data
+        )
 
     @extend_schema(
         request=PolymorphicProxySerializer(
@@ -149,7 +151,9 @@ class DeadLetterListView(APIView):
         filters.is_valid(raise_exception=True)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(dead_letters(**filters.validated_data), request, self)
-        return paginator.get_paginated_response(EventOutSerializer(page, many=True).data)
+        return paginator.get_paginated_response(
+            EventOutSerializer(page, many=True, context={"request": request}).data
+        )
 
 
 class RedriveSerializer(StrictSerializer):
