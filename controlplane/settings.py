@@ -327,6 +327,12 @@ BUDGETS_CURRENT_BURN_MINUTES = env_int("BUDGETS_CURRENT_BURN_MINUTES", 60, minim
 BUDGETS_LEDGER_RETENTION_DAYS = env_int("BUDGETS_LEDGER_RETENTION_DAYS", 100, minimum=94)
 BUDGETS_DAY_RETENTION_DAYS = env_int("BUDGETS_DAY_RETENTION_DAYS", 400, minimum=94)
 BUDGETS_WEBHOOK_TIMEOUT_SECONDS = env_float("BUDGETS_WEBHOOK_TIMEOUT_SECONDS", 5.0, minimum=0.1)
+# Reports: work-item tracker keys must match this (Jira style by default); the report
+# webhook posts to this URL, whose host must be in CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS.
+BUDGETS_WORK_ITEM_KEY_PATTERN = env_str(
+    "BUDGETS_WORK_ITEM_KEY_PATTERN", r"[A-Z][A-Z0-9]{1,9}-[0-9]{1,9}"
+)
+BUDGETS_REPORT_WEBHOOK_URL = env_str("BUDGETS_REPORT_WEBHOOK_URL", "")
 # The demo downstream (/demo/) and demo traffic: on for development, off in production.
 DEMO_ENABLED = env_bool("CONTROLPLANE_DEMO", not PRODUCTION)
 
