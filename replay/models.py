@@ -113,3 +113,42 @@ class DeliveryRecord(models.Model):
 
     def __str__(self) -> str:
         return f"route {self.route_id} event {self.event_id}"
+
+
+class Snapshot(models.Model):
+    """A signed export of events to gzip JSON Lines: metadata and the signed manifest here, the
+    file in the "snapshots" storage. The window is [window_start, window_end) on `received_at`."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"  # requested, the export task has not finished
+        READY = "ready", "Ready"  # written and signed; verified if verified_at is set
+        INVALID = "invalid", "Invalid"  # verification failed: cannot be replayed
+        FAILED = "failed", "Export failed"
+
+    service = models.ForeignKey(
+        Service, null=True, blank=True, on_delete=models.PROTECT, related_name="snapshots"
+    )
+    types = models.JSONField(default=list, blank=True, help_text="Event types; empty: all.")
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    status_reason = models.TextField(blank=True)
+    file_name = models.CharField(max_length=300, blank=True)
+    event_count = models.PositiveBigIntegerField(default=0)
+    byte_size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    key_id = models.CharField(max_length=64, blank=True)
+    manifest = models.JSONField(null=True, blank=True)
+    signature = models.CharField(max_length=64, blank=True)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(default=timezone.now)
+    exported_at = models.DateTimeField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["created_at"])]
+
+    def __str__(self) -> str:
+        return f"snapshot {self.pk} ({self.status})"

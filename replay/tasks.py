@@ -1,9 +1,21 @@
 from celery import shared_task
 from django.conf import settings
 
+from replay import snapshots
 from replay.log import purge_attempts
 
 
 @shared_task(name="replay.purge_attempts")
 def purge_attempts_task() -> int:
     return purge_attempts(settings.ATTEMPT_RETENTION_DAYS)
+
+
+@shared_task(name="replay.export_snapshot")
+def export_snapshot_task(snapshot_id: int) -> None:
+    snapshots.export_snapshot(snapshot_id)
+
+
+@shared_task(name="replay.daily_snapshot")
+def daily_snapshot_task() -> int:
+    """Export the last 24 h, then delete snapshots past the retention period."""
+    return snapshots.daily_snapshot().pk
