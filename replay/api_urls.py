@@ -9,4 +9,12 @@ urlpatterns = [
     path("events/<int:pk>", api.EventDetailView.as_view(), name="event-detail"),
     re_path(r"^dead-letters/?$", api.DeadLetterListView.as_view(), name="dead-letters"),
     re_path(r"^dead-letters/redrive/?$", api.RedriveView.as_view(), name="dead-letters-redrive"),
+    re_path(r"^snapshots/?$", api.SnapshotListView.as_view(), name="snapshots"),
+    path("snapshots/<int:pk>", api.SnapshotDetailView.as_view(), name="snapshot-detail"),
+    path(
+        "snapshots/<int:pk>/download",
+        api.SnapshotDownloadView.as_view(),
+        name="snapshot-download",
+    ),
+    path("snapshots/<int:pk>/verify", api.SnapshotVerifyView.as_view(), name="snapshot-verify"),
 ]

@@ -238,7 +238,15 @@ def _user_change(obj) -> dict[str, Any]:
 
 NOW = timezone.now()
 
+
+def _make_snapshot(actor):
+    from replay import snapshots
+
+    return snapshots.request_snapshot(actor=actor)  # a pending row: no file needed
+
+
 CASES: dict[str, Case] = {
+    "replay.snapshot": Case(_make_snapshot),
     "auth.group": Case(_make_group, add=lambda a: {"name": "sre"}, change=lambda o: {"name": "r2"}),
     "auth.user": Case(
         _make_user,
