@@ -112,7 +112,7 @@ def insert_events(sizes: list[int]) -> list[tuple[datetime, datetime]]:
                     %(prefix)s || i, 'order.created', 1, 'MEDIUM',
                     %(start)s + i * interval '1 microsecond',
                     %(start)s + i * interval '1 microsecond',
-                    jsonb_build_object('order', i, 'amount', (i * 7919) %% 100000,
+                    jsonb_build_object('order', i, 'amount', (i::bigint * 7919) %% 100000,
                         'currency', 'EUR', 'customer', md5(i::text),
                         'lines', jsonb_build_array(jsonb_build_object('sku', md5((i+1)::text),
                         'qty', i %% 5 + 1))),

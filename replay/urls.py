@@ -10,4 +10,6 @@ urlpatterns = [
     path("events/<int:pk>/", views.event_detail, name="event-detail"),
     path("dead-letters/", views.dead_letter_list, name="dead-letters"),
     path("events/summary", views.event_summary, name="events-summary"),
+    path("snapshots/", views.snapshot_list, name="snapshots"),
+    path("snapshots/<int:pk>/verify", views.snapshot_verify, name="snapshot-verify"),
 ]

@@ -5,14 +5,15 @@ from __future__ import annotations
 from django.contrib import messages
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from controlplane.roles import Role
 from controlplane.views import require_role
 from replay.dead_letters import dead_letters, redrive
-from replay.forms import DeadLetterFilterForm, EventFilterForm
-from replay.models import Event
+from replay.forms import DeadLetterFilterForm, EventFilterForm, SnapshotForm
+from replay.models import Event, Snapshot
+from replay.snapshots import SnapshotError, request_snapshot, verify_snapshot
 
 PAGE = 100
 
@@ -95,3 +96,56 @@ def event_summary(request: HttpRequest) -> HttpResponse:
         "replay/partials/event_summary.html",
         {"table": table, "statuses": Event.Status.choices},
     )
+
+
+# --------------------------------------------------------------------------- snapshots
+
+
+@require_http_methods(["GET", "POST"])
+def snapshot_list(request: HttpRequest) -> HttpResponse:
+    """The snapshots, and the form that asks for a new one (exported by a worker)."""
+    require_role(request, Role.VIEWER)
+    form = SnapshotForm()
+    if request.method == "POST":
+        require_role(request, Role.OPERATOR)
+        form = SnapshotForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            snapshot = request_snapshot(
+                actor=request.user,
+                service=data["service"],
+                types=data["types"],
+                start=data["window_start"],
+                end=data["window_end"],
+            )
+            messages.success(request, f"Snapshot {snapshot.pk} requested: a worker exports it.")
+            return redirect("replay:snapshots")
+    shown = list(Snapshot.objects.select_related("service")[:PAGE])
+    context = {
+        "form": form,
+        "snapshots": shown,
+        "any_pending": any(s.status == Snapshot.Status.PENDING for s in shown),
+    }
+    template = "replay/partials/snapshot_table.html" if request.htmx else "replay/snapshots.html"
+    return render(request, template, context, status=400 if form.errors else 200)
+
+
+@require_POST
+def snapshot_verify(request: HttpRequest, pk: int) -> HttpResponse:
+    """Verify one snapshot; htmx swaps its row, without JavaScript the list is shown again."""
+    require_role(request, Role.OPERATOR)
+    snapshot = get_object_or_404(Snapshot.objects.select_related("service"), pk=pk)
+    try:
+        snapshot = verify_snapshot(snapshot, actor=request.user)
+    except SnapshotError as exc:
+        if request.htmx:
+            return HttpResponse(str(exc), status=409)
+        messages.error(request, str(exc))
+        return redirect("replay:snapshots")
+    if request.htmx:
+        return render(request, "replay/partials/snapshot_row.html", {"s": snapshot})
+    if snapshot.status == Snapshot.Status.READY:
+        messages.success(request, f"Snapshot {pk} verified.")
+    else:
+        messages.error(request, f"Snapshot {pk} is invalid: {snapshot.status_reason}")
+    return redirect("replay:snapshots")
