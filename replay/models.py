@@ -50,6 +50,9 @@ class Event(models.Model):
     claimed_until = models.DateTimeField(null=True, blank=True)
     claims = models.PositiveIntegerField(default=0, help_text="Times a worker took it.")
     is_replay = models.BooleanField(default=False)
+    replay_run = models.ForeignKey(
+        "ReplayRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="copies"
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -152,3 +155,65 @@ class Snapshot(models.Model):
 
     def __str__(self) -> str:
         return f"snapshot {self.pk} ({self.status})"
+
+
+class ReplayRun(models.Model):
+    """Re-delivery of a verified snapshot's events (a sub-window, some types) through the normal
+    dispatch, at a rate limit, resumable: `checkpoint` is the next line of the file to read,
+    saved with the counts in the transaction that writes the replay copies."""
+
+    class Mode(models.TextChoices):
+        DRY_RUN = "dry_run", "Dry run (counts only)"
+        LIVE = "live", "Live"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
+        CANCELLED = "cancelled", "Cancelled"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    FINISHED = (Status.CANCELLED, Status.DONE, Status.FAILED)
+
+    snapshot = models.ForeignKey(
+        Snapshot, null=True, on_delete=models.SET_NULL, related_name="replay_runs"
+    )
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    types = models.JSONField(default=list, blank=True, help_text="Event types; empty: all.")
+    route = models.ForeignKey(
+        "breakers.Route",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="A named alternate route; empty: today's route for each event's type.",
+    )
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.DRY_RUN)
+    rate = models.FloatField(help_text="Events per second, above 0.")
+    force = models.BooleanField(
+        default=False, help_text="Deliver events already delivered on the target route too."
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    status_reason = models.TextField(blank=True)
+    total = models.PositiveBigIntegerField(null=True, blank=True)
+    done = models.PositiveBigIntegerField(default=0)
+    skipped = models.PositiveBigIntegerField(default=0)
+    failed = models.PositiveBigIntegerField(default=0)
+    checkpoint = models.PositiveBigIntegerField(default=0, help_text="Next line to read.")
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"replay {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
