@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from controlplane.roles import Role
 from controlplane.views import require_role
 from replay.dead_letters import dead_letters, redrive
-from replay.forms import DeadLetterFilterForm, EventFilterForm, SnapshotForm
-from replay.models import Event, Snapshot
+from replay.forms import DeadLetterFilterForm, EventFilterForm, ReplayForm, SnapshotForm
+from replay.models import Event, ReplayRun, Snapshot
+from replay.replay_runs import (
+    ReplayError,
+    cancel_replay,
+    create_replay,
+    pause_replay,
+    resume_replay,
+)
+from replay.replay_runs import outcomes as replay_outcomes
 from replay.snapshots import SnapshotError, request_snapshot, verify_snapshot
 
 PAGE = 100
@@ -149,3 +157,83 @@ def snapshot_verify(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.error(request, f"Snapshot {pk} is invalid: {snapshot.status_reason}")
     return redirect("replay:snapshots")
+
+
+# --------------------------------------------------------------------------- replay runs
+
+
+@require_http_methods(["GET", "POST"])
+def replay_list(request: HttpRequest) -> HttpResponse:
+    """The replay form and the runs."""
+    require_role(request, Role.VIEWER)
+    form = ReplayForm(initial={"snapshot": request.GET.get("snapshot")})
+    if request.method == "POST":
+        require_role(request, Role.OPERATOR)
+        form = ReplayForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            if data["force"]:
+                require_role(request, Role.ADMIN)
+            try:
+                run = create_replay(
+                    actor=request.user,
+                    snapshot=data["snapshot"],
+                    mode=data["mode"],
+                    rate=data["rate"],
+                    start=data["window_start"],
+                    end=data["window_end"],
+                    types=data["types"],
+                    route=data["route"],
+                    force=data["force"],
+                )
+            except ReplayError as exc:
+                form.add_error(None, str(exc))
+            else:
+                return redirect("replay:run-detail", pk=run.pk)
+    runs = ReplayRun.objects.select_related("route", "snapshot")[:PAGE]
+    return render(
+        request,
+        "replay/runs.html",
+        {"form": form, "runs": runs},
+        status=400 if form.errors else 200,
+    )
+
+
+def _progress(request: HttpRequest, run: ReplayRun) -> HttpResponse:
+    context = {"run": run, "outcomes": replay_outcomes(run) if run.mode == "live" else {}}
+    response = render(request, "replay/partials/replay_progress.html", context)
+    if run.is_finished and request.htmx:
+        response.status_code = 286  # htmx stops polling: the run has ended
+    return response
+
+
+@require_GET
+def replay_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A run's progress bar (live while it runs) and, once it ends, its summary."""
+    require_role(request, Role.VIEWER)
+    run = get_object_or_404(ReplayRun.objects.select_related("route", "snapshot"), pk=pk)
+    if request.htmx:
+        return _progress(request, run)
+    context = {"run": run, "outcomes": replay_outcomes(run) if run.mode == "live" else {}}
+    return render(request, "replay/run_detail.html", context)
+
+
+REPLAY_VERBS = {"pause": pause_replay, "resume": resume_replay, "cancel": cancel_replay}
+
+
+@require_POST
+def replay_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    require_role(request, Role.OPERATOR)
+    verb = REPLAY_VERBS.get(action)
+    run = get_object_or_404(ReplayRun, pk=pk)
+    if verb is None:
+        raise Http404("No such action.")
+    try:
+        run = verb(run, actor=request.user)
+    except ReplayError as exc:
+        if request.htmx:
+            return HttpResponse(str(exc), status=409)
+        messages.error(request, str(exc))
+    if request.htmx:
+        return _progress(request, ReplayRun.objects.select_related("route", "snapshot").get(pk=pk))
+    return redirect("replay:run-detail", pk=pk)
