@@ -202,6 +202,10 @@ class ReplayRun(models.Model):
     skipped = models.PositiveBigIntegerField(default=0)
     failed = models.PositiveBigIntegerField(default=0)
     checkpoint = models.PositiveBigIntegerField(default=0, help_text="Next line to read.")
+    # One task works a run at a time: it holds the lease and renews it with every chunk; a task
+    # of a killed worker lets it lapse within LEASE_SECONDS and another takes over.
+    lease_token = models.CharField(max_length=32, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
     created_by = models.CharField(max_length=150)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)

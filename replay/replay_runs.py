@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from controlplane import audit
@@ -30,6 +30,7 @@ from replay.models import DeliveryRecord, Event, ReplayRun, Snapshot
 S = ReplayRun.Status
 AUDIT_FIELDS = ["status", "status_reason", "total", "done", "skipped", "failed", "checkpoint"]
 MAX_CHUNK = 500
+LEASE_SECONDS = 5.0  # more than one chunk's work and pause (a chunk is at most ~1 s at the rate)
 # A task works this long, then hands over to a fresh task (well inside the time limits).
 SLICE_SECONDS = 20.0
 
@@ -231,14 +232,18 @@ def start_run(run_id: int, *, verify: bool = True) -> ReplayRun | None:
     return ReplayRun.objects.select_related("snapshot", "route__service").get(pk=run.pk)
 
 
-def _apply_chunk(run: ReplayRun, chunk: list[tuple[int, dict[str, Any]]]) -> ReplayRun | None:
+def _apply_chunk(
+    run: ReplayRun, chunk: list[tuple[int, dict[str, Any]]], token: str
+) -> ReplayRun | None:
     """Write one chunk's copies (live) or counts (dry run) and advance the checkpoint, in one
-    transaction. Returns None when the run was paused or cancelled meanwhile."""
+    transaction, renewing the lease. Returns None when the run was paused or cancelled
+    meanwhile, or another task took the lease over (this one was too slow)."""
     next_line = chunk[-1][0] + 1
     with transaction.atomic():
         locked = ReplayRun.objects.select_for_update().get(pk=run.pk)
-        if locked.status != S.RUNNING:
+        if locked.status != S.RUNNING or locked.lease_token != token:
             return None
+        locked.lease_until = timezone.now() + timedelta(seconds=LEASE_SECONDS)
         if locked.checkpoint >= next_line:  # another task did this chunk already
             return locked
         lines = [line for number, line in chunk if number >= locked.checkpoint]
@@ -254,7 +259,9 @@ def _apply_chunk(run: ReplayRun, chunk: list[tuple[int, dict[str, Any]]]) -> Rep
         locked.skipped += skipped
         locked.failed += failed
         locked.checkpoint = next_line
-        locked.save(update_fields=["done", "skipped", "failed", "checkpoint", "updated_at"])
+        locked.save(
+            update_fields=["done", "skipped", "failed", "checkpoint", "lease_until", "updated_at"]
+        )
     return locked
 
 
@@ -298,11 +305,40 @@ def _write_copies(run: ReplayRun, lines: list[dict[str, Any]]) -> tuple[list[tup
     return written, failed
 
 
+def _take_lease(run_id: int, token: str) -> bool:
+    # A conditional UPDATE: of two tasks racing for a free (or lapsed) lease, exactly one
+    # matches the row; the other sees count 0 and backs off.
+    now = timezone.now()
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(lease_token=token)
+    taken = (
+        ReplayRun.objects.filter(free, pk=run_id)
+        .exclude(status__in=ReplayRun.FINISHED)
+        .update(lease_token=token, lease_until=now + timedelta(seconds=LEASE_SECONDS))
+    )
+    return taken == 1
+
+
+def _release_lease(run_id: int, token: str) -> None:
+    ReplayRun.objects.filter(pk=run_id, lease_token=token).update(lease_until=None)
+
+
 def work(
     run_id: int, *, verify: bool = True, seconds: float = SLICE_SECONDS, sleep=time.sleep
 ) -> str:
-    """Do up to `seconds` of a run, paced at its rate: "continue" (call again), "done", or
-    "stopped" (paused, cancelled, failed, gone)."""
+    """Do up to `seconds` of a run, paced at its rate: "continue" (call again), "done",
+    "busy" (another task holds the run: try again after LEASE_SECONDS) or "stopped" (paused,
+    cancelled, failed, gone)."""
+    token = uuid.uuid4().hex
+    if not _take_lease(run_id, token):
+        exists = ReplayRun.objects.filter(pk=run_id).exclude(status__in=ReplayRun.FINISHED)
+        return "busy" if exists.exists() else "stopped"
+    try:
+        return _work(run_id, token, verify=verify, seconds=seconds, sleep=sleep)
+    finally:
+        _release_lease(run_id, token)
+
+
+def _work(run_id: int, token: str, *, verify: bool, seconds: float, sleep) -> str:
     run = start_run(run_id, verify=verify)
     if run is None or run.status != S.RUNNING:
         return "stopped"
@@ -314,7 +350,7 @@ def work(
         chunk.append((number, line))
         if len(chunk) < size:
             continue
-        if _apply_chunk(run, chunk) is None:
+        if _apply_chunk(run, chunk, token) is None:
             return "stopped"
         handled += len(chunk)
         chunk = []
@@ -324,10 +360,14 @@ def work(
             sleep(ahead)
         if time.monotonic() - began >= seconds:
             return "continue"
-    if chunk and _apply_chunk(run, chunk) is None:
+    if chunk and _apply_chunk(run, chunk, token) is None:
         return "stopped"
     _finish(run, S.DONE)
     return "done"
+
+
+def running_runs() -> list[int]:
+    return list(ReplayRun.objects.filter(status=S.RUNNING).values_list("pk", flat=True))
 
 
 def outcomes(run: ReplayRun) -> dict[str, int]:

@@ -1,8 +1,10 @@
 from celery import shared_task
+from celery.signals import worker_ready
 from django.conf import settings
 
 from replay import replay_runs, snapshots
 from replay.log import purge_attempts
+from replay.replay_runs import LEASE_SECONDS
 
 
 @shared_task(name="replay.purge_attempts")
@@ -28,4 +30,15 @@ def replay_run_task(run_id: int, verify: bool = True) -> str:
     result = replay_runs.work(run_id, verify=verify)
     if result == "continue":
         replay_run_task.apply_async((run_id,), {"verify": False})
+    elif result == "busy":  # another task holds the lease, or a dead one's has not lapsed yet
+        replay_run_task.apply_async((run_id,), {"verify": verify}, countdown=LEASE_SECONDS)
     return result
+
+
+@worker_ready.connect
+def resume_running_replays(**kwargs) -> None:
+    """A starting worker picks up the runs left running: the task of a worker that was killed
+    may otherwise wait for the broker's visibility timeout. A second task for a run that is
+    still being worked backs off on its lease."""
+    for run_id in replay_runs.running_runs():
+        replay_run_task.delay(run_id)

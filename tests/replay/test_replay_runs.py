@@ -192,3 +192,15 @@ def test_replay_deliveries_stay_out_of_the_sli_ledger(operator, checkout, target
     assert not LedgerBucket.objects.exists()
     dispatch_events([made[0].pk])  # live traffic does count: the ledger is listening
     assert LedgerBucket.objects.exists()
+
+
+def test_one_task_works_a_run_at_a_time_and_a_lapsed_lease_is_taken_over(
+    operator, checkout, history
+):
+    _, snap = history
+    run = replay_runs.create_replay(actor=operator.user, snapshot=snap, rate=100)
+    assert replay_runs._take_lease(run.pk, "a-dead-worker")
+    assert replay_runs.work(run.pk) == "busy"
+    assert ReplayRun.objects.get(pk=run.pk).done == 0
+    ReplayRun.objects.filter(pk=run.pk).update(lease_until=datetime.now(UTC) - timedelta(seconds=1))
+    assert run_to_end(run).done == 10
