@@ -13,8 +13,14 @@ received_at), then for each size:
   anchor   psql -c "COPY (SELECT the same columns of the same rows, same order) TO STDOUT"
            | gzip -6 > file: events/s, the floor a user could script
 
-Goals: peak memory the same at every size; export within 3x of the anchor.
---quick runs 10k and 100k.
+Then, in this process, replay against ingest on the same events (--replay, default 20,000):
+
+  ingest   ingest_events() in batches of 500: validated, committed, dispatch enqueued
+  replay   a live replay run of a snapshot of those events, unpaced: copies written with
+           their checkpoints, dispatch enqueued (delivery itself is the same dispatch path)
+
+Goals: peak memory the same at every size; export within 3x of the anchor; replay feeds
+dispatch at least as fast as ingest does. --quick runs 10k and 100k.
 """
 
 from __future__ import annotations
@@ -42,6 +48,9 @@ ENV = {
     "DJANGO_SETTINGS_MODULE": "controlplane.settings",
 }
 BASE = datetime(2026, 11, 1, tzinfo=UTC)
+os.environ.pop("REDIS_URL", None)  # the filesystem broker: nothing here needs a shared Redis
+os.environ.update(ENV)
+sys.path.insert(0, str(ROOT))
 
 CHILD = """
 import json, sys, time
@@ -151,10 +160,49 @@ def anchor(start: datetime, end: datetime) -> tuple[float, int]:
         return seconds, os.path.getsize(out.name)
 
 
+def replay_against_ingest(count: int) -> tuple[float, float]:
+    """(ingest events/s, replay events/s) on the same events, in this process."""
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+
+    from replay import replay_runs, snapshots
+    from replay.ingest import ingest_events
+
+    user = get_user_model().objects.create_superuser("bench", password="bench-password-1")
+    events = [
+        {
+            "id": f"ri-{i}",
+            "service": "bench",
+            "type": "order.created",
+            "occurred_at": "2026-11-28T12:00:00Z",
+            "payload": {"order": i, "amount": i % 1000, "currency": "EUR"},
+        }
+        for i in range(count)
+    ]
+    began = datetime.now(UTC)
+    t = time.perf_counter()
+    for start in range(0, count, 500):
+        ingest_events(events[start : start + 500])
+    ingest_s = time.perf_counter() - t
+    snap = snapshots.create_snapshot(
+        actor=user, start=began, end=datetime.now(UTC) + timedelta(seconds=1)
+    )
+    assert snap.event_count == count, snap.event_count
+    run = replay_runs.create_replay(actor=user, snapshot=snap, rate=1e6, mode="live")
+    t = time.perf_counter()
+    result = replay_runs.work(run.pk, seconds=3600, sleep=lambda s: None)
+    replay_s = time.perf_counter() - t
+    assert result == "done", result
+    return count / ingest_s, count / replay_s
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--quick", action="store_true", help="10k and 100k events")
+    parser.add_argument("--replay", type=int, default=20_000, help="events for replay vs ingest")
     args = parser.parse_args()
     sizes = [10_000, 100_000] if args.quick else [int(s) for s in args.sizes.split(",")]
     VAR.mkdir(parents=True, exist_ok=True)
@@ -182,6 +230,12 @@ def main() -> None:
             f" {child['peak_kb'] / 1024:>8.1f} {child['bytes'] / 2**20:>8.1f}"
             f" {anchor_bytes / 2**20:>10.1f}"
         )
+    ingest_rate, replay_rate = replay_against_ingest(args.replay)
+    print(
+        f"\n{args.replay:,} events: ingest {ingest_rate:,.0f} ev/s, replay (copies written and"
+        f" dispatch enqueued) {replay_rate:,.0f} ev/s:"
+        f" replay/ingest {replay_rate / ingest_rate:.2f}x"
+    )
     worst = max(child["export_s"] / anchor_s for _, child, anchor_s, _ in rows)
     peaks = [child["peak_kb"] / 1024 for _, child, _, _ in rows]
     print(
