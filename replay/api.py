@@ -413,6 +413,10 @@ class ReplayCreateSerializer(StrictSerializer):
             raise ValidationError({"window_end": ["Must be after window_start."]})
         if (end or snapshot.window_end) <= (start or snapshot.window_start):
             raise ValidationError({"window_end": ["Must be after window_start."]})
+        if min(end or snapshot.window_end, snapshot.window_end) <= max(
+            start or snapshot.window_start, snapshot.window_start
+        ):
+            raise ValidationError({"window_start": ["Outside the snapshot's window."]})
         if route is not None and snapshot.service_id not in (None, route.service_id):
             raise ValidationError({"route": ["Not a route of the snapshot's service."]})
         return attrs

@@ -137,6 +137,10 @@ class ReplayForm(forms.Form):
             start or snapshot.window_start
         ):
             self.add_error("window_end", "Must be after the start.")
+        elif snapshot is not None and min(end or snapshot.window_end, snapshot.window_end) <= max(
+            start or snapshot.window_start, snapshot.window_start
+        ):
+            self.add_error("window_start", "Outside the snapshot's window.")
         route = data.get("route")
         if (
             route is not None

@@ -48,6 +48,14 @@ def test_an_operator_starts_a_dry_run_and_reads_its_progress(
             },
             "window_end",
         ),
+        (
+            {
+                "rate": 10,
+                "window_start": "2026-11-29T00:00:00Z",
+                "window_end": "2026-11-29T01:00:00Z",
+            },
+            "window_start",  # entirely after the snapshot's window
+        ),
         ({"rate": 0}, "rate"),
         ({"rate": -3}, "rate"),
         ({"rate": "fast"}, "rate"),
