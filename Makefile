@@ -50,6 +50,7 @@ bench: install
 	$(PY) bench/breaker.py
 	$(PY) bench/pipeline.py
 	$(PY) bench/budget.py
+	$(PY) bench/embedded.py
 
 clean:
 	rm -rf $(VENV) var
