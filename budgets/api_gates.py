@@ -20,9 +20,9 @@ from rest_framework.views import APIView
 
 from budgets import canaries, gates
 from budgets.api import LABEL_REGEX, invalid
-from budgets.maths import InvalidInput
+from budgets.maths.budget import InvalidInput
+from budgets.maths.windows import parse_duration
 from budgets.models import SLO, CanaryVerdict, GateDecision
-from budgets.windows import parse_duration
 from controlplane.models import Service
 from controlplane.roles import Role
 from controlplane.serializers import StrictSerializer

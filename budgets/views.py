@@ -12,9 +12,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from budgets import alerts, canaries, charts, gates
-from budgets.burn import alert_rules
 from budgets.history import history
-from budgets.maths import InvalidInput
+from budgets.maths.budget import InvalidInput
+from budgets.maths.burn import alert_rules
 from budgets.models import SLO, AlertEvent, CanaryVerdict, FreezeWindow, GateDecision
 from budgets.policy import dependency_edges, impact, policy_json
 from budgets.status import service_states

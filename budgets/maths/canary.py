@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from numbers import Integral, Real
 
-from budgets.maths import InvalidInput, validate_counts
+from .budget import InvalidInput, validate_counts
 
 __all__ = ["FISHER_MIN_EXPECTED", "Decision", "Verdict", "canary_verdict"]
 

@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from budgets.maths import InvalidInput, require_utc
+from .budget import InvalidInput, require_utc
 
 __all__ = [
     "MAX_WINDOW_DAYS",
