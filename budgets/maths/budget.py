@@ -53,7 +53,8 @@ class InvalidInput(ValueError):
         self.field = field
         self.problem = problem
 
-    def __reduce__(self):  # keep pickling (e.g. through a task queue) working
+    # Keep pickling (e.g. through a task queue) working.
+    def __reduce__(self) -> tuple[type[InvalidInput], tuple[str, str]]:
         return (type(self), (self.field, self.problem))
 
 
