@@ -1,0 +1,172 @@
+"""The Overview: one row per service from every app's provider, worst first, in a fixed
+number of queries; the service page as the hub; htmx requests after the session ended."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from breakers.engine import State, Transition
+from breakers.guard import record_transition
+from budgets import slos
+from budgets.ledger import record_outcomes
+from controlplane.services import create_service
+from tests.conftest import make_route
+
+pytestmark = pytest.mark.django_db
+
+# session, user, role groups, services; budgets: policies, SLOs, ledger (window and now; 4
+# statements with its savepoint and SET LOCAL), freeze windows, canaries, ledger (1 h; 4),
+# alerts; breakers: one; replay: one.
+OVERVIEW_QUERIES = 19
+
+
+def logged_in(actor) -> Client:
+    client = Client()
+    client.force_login(actor.user)
+    return client
+
+
+def make_services(actor, n: int, start: int = 0) -> list:
+    made = []
+    for i in range(start, start + n):
+        service = create_service(actor=actor.user, slug=f"svc{i}", name=f"Svc {i}", team="t")
+        slos.create_slo(
+            actor=actor.user,
+            service=service,
+            name="delivery",
+            sli="events",
+            target="0.999",
+            window="rolling:30d",
+        )
+        make_route(service, actor, name=f"svc{i}-hook", target="https://hooks.example.com/x")
+        made.append(service)
+    return made
+
+
+def open_breaker(name: str) -> None:
+    record_transition(
+        Transition(
+            name=name,
+            from_state=State.CLOSED,
+            to_state=State.OPEN,
+            reason="failure rate",
+            at=time.time(),
+            calls=20,
+            failures=20,
+            slow_calls=0,
+            failure_rate=100.0,
+            slow_call_rate=0.0,
+            version=1,
+            origin="test",
+        )
+    )
+
+
+def test_the_overview_costs_the_same_queries_for_2_and_10_services(
+    operator, django_assert_num_queries
+):
+    client = logged_in(operator)
+    make_services(operator, 2)
+    with django_assert_num_queries(OVERVIEW_QUERIES):
+        assert client.get("/").status_code == 200
+    make_services(operator, 8, start=2)
+    open_breaker("svc3-hook")
+    with django_assert_num_queries(OVERVIEW_QUERIES):
+        response = client.get("/")
+    assert response.status_code == 200
+    assert response.content.decode().count('data-service="svc') == 10
+
+
+def test_the_live_table_costs_the_same_queries(operator, django_assert_num_queries):
+    client = logged_in(operator)
+    make_services(operator, 10)
+    with django_assert_num_queries(OVERVIEW_QUERIES):
+        response = client.get("/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert "<html" not in response.content.decode()  # the partial alone
+
+
+def test_an_open_breaker_puts_its_service_first_in_red(operator):
+    make_services(operator, 3)
+    open_breaker("svc2-hook")
+    page = logged_in(operator).get("/").content.decode()
+    rows = page.split('<tr class="row-')[1:]
+    assert rows[0].startswith("bad") and 'data-service="svc2"' in rows[0]
+    assert 'class="bad" href="/breakers/svc2-hook/"' in rows[0]
+    assert all(not r.startswith("bad") for r in rows[1:])
+
+
+def test_a_burning_slo_and_dead_letters_show_on_the_overview(operator):
+    (service,) = make_services(operator, 1)
+    now = timezone.now() - timedelta(minutes=2)  # the ledger reads whole minutes
+    record_outcomes([(service.pk, now, False, 5.0)] * 50 + [(service.pk, now, True, 5.0)] * 50)
+    page = logged_in(operator).get("/").content.decode()
+    row = page.split('<tr class="row-')[1]
+    assert row.startswith("bad")  # budget spent: 50 % errors against a 0.1 % budget
+    assert "500.0x" in row  # burn over the last hour: 0.5 / 0.001
+    assert f'href="/budgets/slos/{service.slos.get().pk}/"' in row
+
+
+def test_every_cell_is_a_link(operator):
+    make_services(operator, 2)
+    open_breaker("svc0-hook")
+    page = logged_in(operator).get("/").content.decode()
+    body = page.split("<tbody>")[1].split("</tbody>")[0]
+    for cell in body.split('<td class="cell')[1:]:
+        assert "<a " in cell.split("</td>")[0], cell
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator", "approver", "admin"])
+def test_the_overview_and_the_service_page_render_for_every_role(role, request, operator):
+    actor = request.getfixturevalue(role)
+    make_services(operator, 1)
+    client = logged_in(actor)
+    assert client.get("/").status_code == 200
+    assert client.get("/services/svc0/").status_code == 200
+
+
+def test_the_service_page_links_slos_routes_breakers_and_events(operator):
+    (service,) = make_services(operator, 1)
+    open_breaker("svc0-hook")
+    page = logged_in(operator).get("/services/svc0/").content.decode()
+    assert f'href="/budgets/slos/{service.slos.get().pk}/"' in page
+    assert 'href="/breakers/svc0-hook/"' in page
+    assert "open</span>" in page
+    assert 'href="/dead-letters/?service=svc0"' in page
+    assert 'href="/events/?service=svc0"' in page
+    assert "Depends on" in page
+
+
+def test_an_htmx_request_after_the_session_ended_gets_hx_redirect(client):
+    response = client.get(
+        "/", HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL="http://testserver/breakers/?x=1"
+    )
+    assert response.status_code == 204
+    assert response["HX-Redirect"] == "/accounts/login/?next=/breakers/%3Fx%3D1"
+
+
+def test_a_plain_request_after_the_session_ended_still_gets_a_302(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/"
+
+
+def test_every_live_panel_says_when_it_was_updated(viewer):
+    page = logged_in(viewer).get("/", HTTP_HX_REQUEST="true").content.decode()
+    assert 'class="updated">updated <time datetime=' in page
+
+
+def test_times_follow_the_viewers_zone_cookie(operator):
+    make_services(operator, 1)
+    client = logged_in(operator)
+    assert " UTC</time>" in client.get("/services/svc0/").content.decode()
+    client.cookies["cp_tz"] = "Asia/Tokyo"
+    page = client.get("/services/svc0/").content.decode()
+    assert " JST</time>" in page and "Asia/Tokyo" in page
+    client.cookies["cp_tz"] = "Not/AZone"
+    assert " UTC</time>" in client.get("/services/svc0/").content.decode()
