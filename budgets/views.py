@@ -19,7 +19,7 @@ from budgets.models import SLO, AlertEvent, CanaryVerdict, FreezeWindow, GateDec
 from budgets.policy import dependency_edges, impact, policy_json
 from budgets.status import service_states
 from controlplane.models import Service
-from controlplane.roles import Role
+from controlplane.roles import Role, has_role
 from controlplane.views import require_role
 
 S = GateDecision.Status
@@ -141,6 +141,17 @@ def _graph(focus: GateDecision | None, now):
     return charts.graph_svg(nodes, edges, title="Service dependencies")
 
 
+def _mark_decidable(decision: GateDecision, user) -> None:
+    """Sets ``can_decide``, and ``why_not``: why a waiting request shows no buttons."""
+    decision.can_decide = gates.can_decide(decision, user)
+    decision.why_not = ""
+    if decision.status == S.APPROVAL_REQUIRED and not decision.can_decide:
+        if not has_role(user, Role.APPROVER):
+            decision.why_not = "approver role needed"
+        elif gates.is_requester(decision, user):
+            decision.why_not = "you cannot approve your own request"
+
+
 @require_GET
 def changes(request: HttpRequest) -> HttpResponse:
     """The decision log, the approval queue (buttons for approvers) and the impact graph."""
@@ -155,7 +166,7 @@ def changes(request: HttpRequest) -> HttpResponse:
     if request.GET.get("decision", "").isdigit():
         focus = GateDecision.objects.filter(pk=int(request.GET["decision"])).first()
     for d in decisions:
-        d.can_decide = gates.can_decide(d, request.user)
+        _mark_decidable(d, request.user)
     context = {
         "queue": queue,
         "decisions": decisions,
@@ -172,7 +183,7 @@ def changes(request: HttpRequest) -> HttpResponse:
 def _decision_response(request: HttpRequest, decision: GateDecision, error: str = ""):
     if request.htmx:
         # the queue's row in place, and the same decision's row in the log out of band
-        decision.can_decide = gates.can_decide(decision, request.user)
+        _mark_decidable(decision, request.user)
         rows = [
             render_to_string(
                 "budgets/partials/decision_row.html",
