@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import re
 import uuid
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -185,7 +185,7 @@ class TimezoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        name = request.COOKIES.get(ZONE_COOKIE, "UTC")
+        name = unquote(request.COOKIES.get(ZONE_COOKIE, "UTC"))  # zone names are cookie-safe
         try:
             zone = ZoneInfo(name) if name and name != "UTC" and len(name) < 64 else None
         except (ValueError, ZoneInfoNotFoundError):

@@ -34,7 +34,7 @@ function localiseTimes(root) {
 }
 
 function setZone(zone) {
-  document.cookie = `${ZONE_COOKIE}=${encodeURIComponent(zone)}; path=/; max-age=31536000; samesite=lax`;
+  document.cookie = `${ZONE_COOKIE}=${zone}; path=/; max-age=31536000; samesite=lax`;
   window.location.reload();
 }
 
