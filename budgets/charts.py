@@ -213,3 +213,28 @@ def graph_svg(
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped
+
+
+# --------------------------------------------------------------------------- sparkline
+
+
+def burn_sparkline(
+    values: Sequence[float], *, width: int = 72, height: int = 18, title: str = ""
+) -> SafeString:
+    """Burn rate per bucket (oldest first) as a tiny line, the dashed line at 1x; the scale
+    grows to the highest value, so nothing is clipped."""
+    top = max([1.5, *values])
+    pad = 1.5
+    step = (width - 2 * pad) / max(len(values) - 1, 1)
+
+    def y(value: float) -> float:
+        return pad + (height - 2 * pad) * (1 - value / top)
+
+    points = " ".join(f"{pad + i * step:.1f},{y(v):.1f}" for i, v in enumerate(values))
+    return mark_safe(  # noqa: S308 - the only text is escaped
+        f'<svg class="spark burn" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" role="img" aria-label="{escape(title)}"><title>{escape(title)}'
+        f'</title><line class="limit" x1="0" x2="{width}" y1="{y(1.0):.1f}" y2="{y(1.0):.1f}"/>'
+        + (f'<polyline points="{points}"/>' if len(values) > 1 else "")
+        + "</svg>"
+    )

@@ -9,13 +9,16 @@ from typing import Any
 from django.urls import reverse
 
 from budgets.burn import alert_rules
+from budgets.charts import burn_sparkline
 from budgets.ledger import read_counts
-from budgets.models import AlertEvent, GateDecision, ServiceDependency
-from budgets.status import recent_span, service_states, span_burn_rate
+from budgets.models import AlertEvent, GateDecision, LedgerBucket, ServiceDependency
+from budgets.status import SloFigures, recent_span, service_states, span_burn_rate
+from budgets.windows import floor_to
 from controlplane.models import Service
 from controlplane.overview import BAD, OK, WARN, Cell, Column, Section
 
 HOUR = timedelta(hours=1)
+SPARK_HOURS = 24
 COLUMNS = [
     Column("slos", "SLOs (budget left)", "Remaining error budget of each SLO over its window."),
     Column("burn", "Burn 1 h", "Highest burn rate of the service's SLOs over the last hour."),
@@ -32,7 +35,7 @@ def overview_cells(services: Sequence[Service], now: datetime) -> dict[int, dict
     """SLO budgets, burn over the last hour, firing alerts and freeze state per service.
 
     A fixed number of queries: service_states' reads, one ledger read for every SLO's last
-    hour, one for the firing alerts."""
+    hour, one for the firing alerts, one for the hour rows of the sparklines."""
     states = service_states(services, now)
     figures = [f for st in states.values() for f in st.slos]
     spans = {f.slo.pk: recent_span(f.slo, now, HOUR) for f in figures}
@@ -44,6 +47,7 @@ def overview_cells(services: Sequence[Service], now: datetime) -> dict[int, dict
     )
     for alert in alerts:
         firing.setdefault(alert.slo_id, []).append(alert)
+    sparks = _hourly_burn(figures, now)
     out: dict[int, dict[str, Cell]] = {}
     for sid, state in states.items():
         threshold = float(state.policy.freeze_threshold)
@@ -63,6 +67,10 @@ def overview_cells(services: Sequence[Service], now: datetime) -> dict[int, dict
                     f"{f.slo}: {_pct(f.consumed)} of the budget consumed; window burn "
                     f"{f.burn_rate:.2f}x",
                     score=f.consumed,
+                    spark=burn_sparkline(
+                        sparks.get(f.slo.pk, []),
+                        title=f"Burn rate of {f.slo} per hour, last {SPARK_HOURS} h",
+                    ),
                 )
             )
             alert_list += [(a, href) for a in firing.get(f.slo.pk, [])]
@@ -75,8 +83,9 @@ def overview_cells(services: Sequence[Service], now: datetime) -> dict[int, dict
                 items=slo_cells,
             )
             burn, page_rate, href, name = max(burns)
+            window_burn = max(f.burn_rate for f in state.slos)
             cells["burn"] = Cell(
-                f"{burn:.1f}x",
+                f"{burn:.1f}x · window {window_burn:.1f}x",
                 href,
                 BAD if burn >= page_rate else WARN if burn > 1 else OK,
                 f"{name}: {burn:.2f}x over the last hour (pages at {page_rate:g}x)",
@@ -99,6 +108,35 @@ def overview_cells(services: Sequence[Service], now: datetime) -> dict[int, dict
             " ".join(r["message"] for r in state.reasons),
         )
         out[sid] = cells
+    return out
+
+
+def _hourly_burn(figures: list[SloFigures], now: datetime) -> dict[int, list[float]]:
+    """Burn rate per hour over the last SPARK_HOURS for each SLO, from hour rows: one query."""
+    if not figures:
+        return {}
+    first = floor_to(now, HOUR) - HOUR * (SPARK_HOURS - 1)
+    hours = [first + HOUR * i for i in range(SPARK_HOURS)]
+    counts: dict[tuple[int, datetime], tuple[int, int, int]] = {}
+    rows = LedgerBucket.objects.filter(
+        slo_id__in=[f.slo.pk for f in figures],
+        label="",
+        granularity=LedgerBucket.Granularity.HOUR,
+        bucket__gte=first,
+    ).values_list("slo_id", "bucket", "good", "total", "bad_slices")
+    for slo_id, bucket, good, total, bad_slices in rows:
+        counts[(slo_id, bucket)] = (good, total, bad_slices)
+    out = {}
+    for f in figures:
+        share = float(1 - f.slo.target)
+        values = []
+        for hour in hours:
+            good, total, bad_slices = counts.get((f.slo.pk, hour), (0, 0, 0))
+            if f.slo.is_timeslices:
+                values.append(bad_slices / (HOUR / f.slo.slice_length) / share)
+            else:
+                values.append((total - good) / total / share if total else 0.0)
+        out[f.slo.pk] = values
     return out
 
 

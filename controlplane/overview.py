@@ -32,6 +32,7 @@ class Cell:
     title: str = ""
     score: float = 0.0  # orders rows of the same level: higher is worse
     items: Sequence[Cell] = ()  # several links in one cell (one per SLO, per breaker)
+    spark: str = ""  # a small SVG (already escaped by whoever drew it)
 
     @property
     def css(self) -> str:

@@ -21,8 +21,8 @@ pytestmark = pytest.mark.django_db
 
 # session, user, role groups, services; budgets: policies, SLOs, ledger (window and now; 4
 # statements with its savepoint and SET LOCAL), freeze windows, canaries, ledger (1 h; 4),
-# alerts; breakers: one; replay: one.
-OVERVIEW_QUERIES = 19
+# alerts, hour rows (sparklines); breakers: one; replay: one.
+OVERVIEW_QUERIES = 20
 
 
 def logged_in(actor) -> Client:
@@ -108,7 +108,8 @@ def test_a_burning_slo_and_dead_letters_show_on_the_overview(operator):
     page = logged_in(operator).get("/").content.decode()
     row = page.split('<tr class="row-')[1]
     assert row.startswith("bad")  # budget spent: 50 % errors against a 0.1 % budget
-    assert "500.0x" in row  # burn over the last hour: 0.5 / 0.001
+    assert "500.0x · window 500.0x" in row  # burn over the last hour: 0.5 / 0.001
+    assert '<svg class="spark burn"' in row and "<polyline" in row
     assert f'href="/budgets/slos/{service.slos.get().pk}/"' in row
 
 
