@@ -33,6 +33,27 @@ function localiseTimes(root) {
   });
 }
 
+// Every live (polled) panel says when it was last updated. Our partials render the time
+// themselves (.updated); a panel whose partial does not gets a stamp here, after each swap.
+function stampLivePanels(root) {
+  const zone = chosenZone();
+  const panels = [];
+  if (root.matches && root.matches("[hx-trigger*='every']")) panels.push(root);
+  root.querySelectorAll("[hx-trigger*='every']").forEach((el) => panels.push(el));
+  panels.forEach((el) => {
+    if (el.querySelector(".updated:not([data-js-stamp])")) return;
+    let stamp = el.querySelector("[data-js-stamp]");
+    if (!stamp) {
+      stamp = document.createElement("small");
+      stamp.className = "updated";
+      stamp.dataset.jsStamp = "";
+      const heading = el.querySelector("h2");
+      if (heading) heading.append(stamp); else el.prepend(stamp);
+    }
+    stamp.textContent = `updated ${formatMoment(new Date(), zone, "time")}`;
+  });
+}
+
 function setZone(zone) {
   document.cookie = `${ZONE_COOKIE}=${zone}; path=/; max-age=31536000; samesite=lax`;
   window.location.reload();
@@ -40,6 +61,7 @@ function setZone(zone) {
 
 document.addEventListener("DOMContentLoaded", () => {
   localiseTimes(document);
+  stampLivePanels(document);
   const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
   const zone = document.querySelector("[data-local-zone]");
   if (zone) zone.textContent = browserZone;
@@ -51,4 +73,7 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   });
 });
-document.addEventListener("htmx:afterSwap", (e) => localiseTimes(e.target));
+document.addEventListener("htmx:afterSwap", (e) => {
+  localiseTimes(e.target);
+  stampLivePanels(e.target);
+});
