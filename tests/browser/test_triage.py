@@ -97,7 +97,10 @@ def test_the_overview_shows_the_outage_in_red_first(page, live_server, outage):
 
     # Live: the poll swaps the table in place (no reload) and stamps a new time.
     page.evaluate("window.notReloaded = true")
-    with page.expect_response(lambda r: r.request.headers.get("hx-request") == "true"):
+    overview_url = f"{live_server.url}/"
+    with page.expect_response(
+        lambda r: r.url == overview_url and r.request.headers.get("hx-request") == "true"
+    ):
         pass
     expect(page.locator("table.overview-table tbody tr").first).to_have_attribute(
         "data-service", "inventory"
