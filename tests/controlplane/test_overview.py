@@ -117,8 +117,10 @@ def test_every_cell_is_a_link(operator):
     make_services(operator, 2)
     open_breaker("svc0-hook")
     page = logged_in(operator).get("/").content.decode()
-    body = page.split("<tbody>")[1].split("</tbody>")[0]
-    for cell in body.split('<td class="cell')[1:]:
+    body = page.split('<table class="table overview-table">')[1].split("</tbody>")[0]
+    cells = body.split('<td class="cell')[1:]
+    assert len(cells) == 2 * 8  # two services, eight columns from the three apps
+    for cell in cells:
         assert "<a " in cell.split("</td>")[0], cell
 
 
