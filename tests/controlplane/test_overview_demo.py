@@ -17,7 +17,7 @@ from budgets.models import GateDecision
 from budgets.policy import create_freeze_window
 from controlplane.models import Service
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.smoke]
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from django.utils import timezone
 from budgets.ledger import record_outcomes
 from tests.budgets.conftest import logged_in, make_service, make_slo
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.smoke]
 
 
 @pytest.fixture
