@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from breakers.engine import State, Transition
@@ -16,7 +17,8 @@ from breakers.guard import record_transition
 from budgets import slos
 from budgets.ledger import record_outcomes
 from controlplane.services import create_service
-from tests.conftest import make_route
+from replay.ingest import ingest_events
+from tests.conftest import event_body, make_route
 
 pytestmark = [pytest.mark.django_db, pytest.mark.smoke]
 
@@ -181,3 +183,29 @@ def test_times_follow_the_viewers_zone_cookie(operator):
     assert " JST</time>" in page and "Asia/Tokyo" in page
     client.cookies["cp_tz"] = "Not/AZone"
     assert " UTC</time>" in client.get("/services/svc0/").content.decode()
+
+
+def test_the_service_page_costs_the_same_queries_with_more_routes_and_events(
+    operator, django_assert_max_num_queries
+):
+    (service,) = make_services(operator, 1)
+    client = logged_in(operator)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get("/services/svc0/").status_code == 200
+    for i in range(5):
+        make_route(service, operator, name=f"svc0-more{i}", target="https://hooks.example.com/x")
+    other = create_service(actor=operator.user, slug="other", name="Other", team="t")
+    slos.create_slo(
+        actor=operator.user,
+        service=other,
+        name="delivery",
+        sli="events",
+        target="0.99",
+        window="rolling:30d",
+    )
+    open_breaker("svc0-more1")
+    ingest_events([event_body(f"e-{i}", service="svc0") for i in range(15)])
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = client.get("/services/svc0/")
+    assert response.status_code == 200
+    assert "e-14" in response.content.decode() and "svc0-more4" in response.content.decode()
