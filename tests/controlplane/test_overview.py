@@ -135,12 +135,24 @@ def test_every_cell_is_a_link(operator):
 
 
 @pytest.mark.parametrize("role", ["viewer", "operator", "approver", "admin"])
-def test_the_overview_and_the_service_page_render_for_every_role(role, request, operator):
+def test_the_triage_pages_render_for_every_role(role, request, operator):
     actor = request.getfixturevalue(role)
-    make_services(operator, 1)
+    (service,) = make_services(operator, 1)
+    open_breaker("svc0-hook")
+    slo = service.slos.get()
     client = logged_in(actor)
-    assert client.get("/").status_code == 200
-    assert client.get("/services/svc0/").status_code == 200
+    for path in (
+        "/",
+        "/services/svc0/",
+        "/changes/",
+        "/budgets/",
+        f"/budgets/slos/{slo.pk}/",
+        f"/budgets/slos/{slo.pk}/?range=1h",
+        "/tokens/",
+    ):
+        assert client.get(path).status_code == 200, path
+        assert client.get(path, HTTP_HX_REQUEST="true").status_code == 200, path
+    assert client.get("/audit/").status_code == (200 if role == "admin" else 403)
 
 
 def test_the_service_page_links_slos_routes_breakers_and_events(operator):
