@@ -148,3 +148,67 @@ def test_the_viewer_switches_to_the_browsers_zone(page, live_server, outage):
     page.goto("/")  # remembered
     expect(page.locator(".updated time")).to_contain_text("CET")
     assert page.js_errors == []
+
+
+def test_the_demo_approver_approves_the_admins_change_in_the_browser(
+    page, live_server, transactional_db, settings, tmp_path
+):
+    import re
+    from datetime import timedelta
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.utils import timezone
+    from playwright.sync_api import expect
+
+    from budgets import gates
+    from budgets.models import GateDecision
+    from budgets.policy import create_freeze_window
+    from controlplane.models import Service
+
+    screenshots_dir = settings.VAR_DIR
+    settings.VAR_DIR = tmp_path  # the demo's secrets: not the developer's var/
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    settings.VAR_DIR = screenshots_dir
+    admin_pw = re.search(r"username admin  password (\S+)", out.getvalue()).group(1)
+    approver_pw = re.search(r"username approver  password (\S+)", out.getvalue()).group(1)
+    admin = get_user_model().objects.get(username="admin")
+    checkout = Service.objects.get(slug="checkout")
+    now = timezone.now()
+    create_freeze_window(
+        actor=admin,
+        name="demo freeze",
+        starts_at=now - timedelta(minutes=1),
+        ends_at=now + timedelta(hours=1),
+        service=checkout,
+    )
+    decision = gates.check_change(
+        service=checkout,
+        change_id="demo-42",
+        version="1.2.3",
+        kind="urgent",
+        description="",
+        requested_by="admin",
+        actor=admin,
+    ).decision
+
+    def log_in_as(username: str, password: str) -> None:
+        page.context.clear_cookies()
+        page.goto("/accounts/login/?next=/changes/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", password)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{live_server.url}/changes/")
+
+    log_in_as("admin", admin_pw)
+    row = page.locator(f"#decision-{decision.pk}-queue")
+    expect(row).to_contain_text("You cannot approve your own request.")
+    log_in_as("approver", approver_pw)
+    row.get_by_role("button", name="Approve").click()
+    expect(row).to_contain_text("Approved")
+    expect(row).to_contain_text("by approver")
+    shot(page, "changes-approved-by-demo-approver.png")
+    decision.refresh_from_db()
+    assert decision.status == GateDecision.Status.APPROVED
+    assert page.js_errors == []
