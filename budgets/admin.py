@@ -10,7 +10,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 
-from budgets import alerts, policy, slos
+from budgets import alerts, policy, slos, work_items
 from budgets.maths import InvalidInput
 from budgets.models import (
     SLO,
@@ -20,8 +20,11 @@ from budgets.models import (
     CanaryVerdict,
     FreezeWindow,
     GateDecision,
+    ReportDelivery,
     ServiceDependency,
+    WorkItem,
 )
+from controlplane import egress
 from controlplane.admin import ReadOnlyAdmin, VerbAdmin
 
 
@@ -162,11 +165,9 @@ class AlertHookForm(forms.ModelForm):
 
     def clean_url(self) -> str:
         url = self.cleaned_data["url"]
-        if not alerts.host_allowed(url):
-            raise forms.ValidationError(
-                "The host is not allowed: an http(s) URL whose host is in "
-                "CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS is required."
-            )
+        reason = egress.refusal(url, resolve=True)  # the one outbound URL rule
+        if reason:
+            raise forms.ValidationError(reason)
         return url
 
 
@@ -202,3 +203,42 @@ class GateDecisionAdmin(ReadOnlyAdmin):
 class CanaryVerdictAdmin(ReadOnlyAdmin):
     list_display = ["change_id", "service", "decision", "created_at", "resolved_at"]
     list_filter = ["decision"]
+
+
+class WorkItemForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, required=False, assume_scheme="https")
+
+    class Meta:
+        model = WorkItem
+        fields = work_items.FIELDS
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        try:
+            work_items.clean({f: data[f] for f in work_items.FIELDS if f in data}, partial=True)
+        except InvalidInput as exc:
+            _add_invalid(self, exc)
+        return data
+
+
+@admin.register(WorkItem)
+class WorkItemAdmin(VerbAdmin):
+    form = WorkItemForm
+    list_display = ["key", "title", "service", "assignee", "status", "saved_minutes"]
+    list_filter = ["status"]
+    search_fields = ["key", "title", "assignee", "service__slug"]
+
+    def create(self, request, form):
+        fields = {f: form.cleaned_data[f] for f in work_items.FIELDS}
+        return work_items.create_work_item(actor=request.user, **fields)
+
+    def update(self, request, obj, changes):
+        work_items.update_work_item(obj, actor=request.user, **changes)
+
+    def remove(self, request, obj):
+        work_items.delete_work_item(obj, actor=request.user)
+
+
+@admin.register(ReportDelivery)
+class ReportDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["period", "url", "status", "created_at", "sent_at"]

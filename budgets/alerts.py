@@ -60,14 +60,52 @@ def rule_states(slos: list[SLO], now: datetime) -> dict[int, list[AlertState]]:
     return out
 
 
-def evaluate_all(now: datetime | None = None, slos: list[SLO] | None = None) -> list[Transition]:
+def evaluate(
+    *,
+    service: Service | None = None,
+    slos: list[SLO] | None = None,
+    actor: Any = "beat",
+    now: datetime | None = None,
+) -> list[Transition]:
+    """The one entry point of alert evaluation, for every door: beat (every minute), the API
+    (`POST /api/v1/alerts/evaluate`), `manage.py evaluate_alerts` and a push of an SLO's
+    external counts. The SLOs given, or those of `service`, or every SLO."""
+    if slos is None:
+        slos = slos_to_evaluate(service)
+    return evaluate_all(now, slos, actor=actor)
+
+
+def slos_to_evaluate(service: Service | None = None) -> list[SLO]:
+    """Every SLO, or those of `service`."""
+    qs = SLO.objects.select_related("service").order_by("pk")
+    return list(qs.filter(service=service) if service is not None else qs)
+
+
+def summary(transitions: list[Transition]) -> dict[str, Any]:
+    """What an evaluation changed, as the API and the command report it."""
+    return {
+        state: [
+            {"id": t.alert.pk, "slo": t.alert.slo_id, "rule": t.alert.rule}
+            for t in transitions
+            if t.state == state
+        ]
+        for state in ("firing", "resolved")
+    }
+
+
+def evaluate_all(
+    now: datetime | None = None, slos: list[SLO] | None = None, *, actor: Any = "beat"
+) -> list[Transition]:
     """Evaluate the burn-rate rules of every SLO and record what started or stopped firing.
 
-    Reads the ledger once for all SLOs and windows. Webhooks are enqueued after commit.
+    Reads the ledger once for all SLOs and windows. Each transition is audited (as `actor`)
+    in the transaction that records it; webhooks are enqueued after commit.
     """
     now = now or timezone.now()
     if slos is None:
         slos = list(SLO.objects.select_related("service"))
+    if not slos:
+        return []
     firing: dict[tuple[int, str], AlertState] = {}
     for slo_id, states in rule_states(slos, now).items():
         for state in states:
@@ -75,6 +113,10 @@ def evaluate_all(now: datetime | None = None, slos: list[SLO] | None = None) -> 
                 firing[(slo_id, state.rule.name)] = state
     transitions: list[Transition] = []
     with transaction.atomic():
+        # On demand and beat may evaluate the same SLOs at once: the SLO rows, locked in pk
+        # order, make the second wait and then see the first's open alerts (no duplicate
+        # firing, no IntegrityError from one_open_alert_per_rule).
+        list(SLO.objects.select_for_update().filter(pk__in=[s.pk for s in slos]).order_by("pk"))
         open_alerts = {
             (a.slo_id, a.rule): a
             for a in AlertEvent.objects.select_for_update().filter(
@@ -102,9 +144,17 @@ def evaluate_all(now: datetime | None = None, slos: list[SLO] | None = None) -> 
                 fired_at=now,
             )
             transitions.append(Transition(alert, "firing"))
+        for t in transitions:
+            audit.record(actor, f"alert.{t.state}", t.alert, after=alert_snapshot(t.alert))
         if transitions:
             _enqueue_notifications(transitions)
     return transitions
+
+
+def alert_snapshot(alert: AlertEvent) -> dict[str, Any]:
+    return audit.snapshot(
+        alert, ["slo", "rule", "severity", "long_burn_rate", "short_burn_rate", "resolved_at"]
+    )
 
 
 def _enqueue_notifications(transitions: list[Transition]) -> None:

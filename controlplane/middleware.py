@@ -21,7 +21,7 @@ from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.log import log_response
 
-from controlplane.api_errors import code_for_status, json_error
+from controlplane.api_errors import code_for_status, describe_errors, json_error
 from controlplane.observability import request_id_var
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -72,12 +72,8 @@ def nul_in_url(request) -> JsonResponse | None:
     for name, values in request.GET.lists():
         if "\x00" in name or any("\x00" in value for value in values):
             field = name.replace("\x00", "\\x00")
-            return json_error(
-                400,
-                f"Invalid input: {field}.",
-                "invalid",
-                errors={field: ["Null characters are not allowed."]},
-            )
+            errors = {field: ["Null characters are not allowed."]}
+            return json_error(400, describe_errors(errors), "invalid", errors=errors)
     return None
 
 

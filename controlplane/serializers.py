@@ -90,11 +90,55 @@ class RejectNulMixin:
         return super().to_internal_value(data)
 
 
-class StrictSerializer(RejectUnknownFieldsMixin, RejectNulMixin, serializers.Serializer):
+def json_type_error(field: serializers.Field, value) -> str | None:
+    """The message when a JSON value is not of the type the schema documents for `field`.
+
+    DRF coerces (`"description": 0` becomes "0", `"max_attempts": "3"` becomes 3, `1` becomes
+    True) while the OpenAPI schema says string, integer, boolean: the fuzzer's invalid input
+    was accepted. Strict bodies take the documented type only (None is left to allow_null).
+    """
+    if value is None or isinstance(field, serializers.ChoiceField):
+        return None
+    if isinstance(field, serializers.BooleanField):
+        return None if isinstance(value, bool) else "Must be a boolean."
+    if isinstance(field, serializers.CharField):
+        return None if isinstance(value, str) else "Not a valid string."
+    if isinstance(field, serializers.IntegerField):
+        whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        return None if whole and not isinstance(value, bool) else "A valid integer is required."
+    if isinstance(field, serializers.FloatField):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return None if number else "A valid number is required."
+    return None
+
+
+class RejectCoercionMixin:
+    """A JSON value of another type than the field's is a 400 naming the field."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            bad = {}
+            for key, value in data.items():
+                field = self.fields.get(key)
+                if field is None or field.read_only:
+                    continue  # unknown fields have their own message; read-only are ignored
+                message = json_type_error(field, value)
+                if message:
+                    bad[key] = [message]
+            if bad:
+                raise serializers.ValidationError(bad)
+        return super().to_internal_value(data)
+
+
+class StrictSerializer(
+    RejectUnknownFieldsMixin, RejectNulMixin, RejectCoercionMixin, serializers.Serializer
+):
     pass
 
 
-class StrictModelSerializer(RejectUnknownFieldsMixin, RejectNulMixin, serializers.ModelSerializer):
+class StrictModelSerializer(
+    RejectUnknownFieldsMixin, RejectNulMixin, RejectCoercionMixin, serializers.ModelSerializer
+):
     pass
 
 

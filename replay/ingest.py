@@ -111,6 +111,7 @@ def ingest_events(items: list[Any], *, is_replay: bool = False) -> list[IngestRe
                 type=data["type"],
                 schema_version=data["schema_version"],
                 priority=data["priority"],
+                ordering_key=data.get("ordering_key") or "",
                 occurred_at=data["occurred_at"],
                 payload=data["payload"],
                 received_at=now,

@@ -13,6 +13,17 @@ from replay.models import DeliveryAttempt, Event
 from replay.redaction import redact_error
 
 
+class StringField(serializers.CharField):
+    """A CharField that takes only JSON strings (DRF's also turns numbers into text)."""
+
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class EventInSerializer(StrictSerializer):
     id = serializers.CharField(max_length=200)
     service = serializers.SlugField(max_length=63)
@@ -21,6 +32,11 @@ class EventInSerializer(StrictSerializer):
     priority = serializers.ChoiceField(choices=Event.PriorityChoices.choices, default="MEDIUM")
     occurred_at = AwareDateTimeField()
     payload = serializers.JSONField(default=dict)
+    # Optional: events of the service with the same key are delivered one at a time in ingest
+    # order (docs/pipeline.md, "Ordering keys"). null or absent: no order.
+    ordering_key = StringField(
+        max_length=200, required=False, allow_null=True, allow_blank=False, trim_whitespace=False
+    )
 
     def validate_payload(self, value):
         size = len(json.dumps(value, separators=(",", ":")))
@@ -69,7 +85,7 @@ class DeliveryErrorField(serializers.CharField):
 
 
 class AttemptSerializer(serializers.ModelSerializer):
-    route = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    route = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     error = DeliveryErrorField()
 
     class Meta:
@@ -81,7 +97,7 @@ class EventOutSerializer(serializers.ModelSerializer):
     id = serializers.IntegerField(source="pk")
     event_id = serializers.CharField()
     service = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    route = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    route = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     last_error = DeliveryErrorField()
 
     class Meta:
@@ -102,6 +118,7 @@ class EventOutSerializer(serializers.ModelSerializer):
             "dead_reason",
             "route",
             "is_replay",
+            "ordering_key",
             "finished_at",
             "payload",
         ]
