@@ -109,6 +109,12 @@ def test_the_overview_shows_the_outage_in_red_first(page, live_server, outage):
 
     link.click()
     page.wait_for_url(f"{live_server.url}/breakers/inventory-hook/")
+
+    # The service's page is the hub: its breaker links to the breaker's page.
+    page.goto("/services/inventory/")
+    hub_link = page.locator("#section-routes-and-breakers a[href='/breakers/inventory-hook/']")
+    expect(hub_link).to_contain_text("open")
+    shot(page, "service-hub-outage.png")
     assert page.js_errors == []
 
 
