@@ -40,7 +40,7 @@ def dispatch_events(pks: list[int]) -> int:
     node.in_flight += len(events)
     try:
         table = route_table()
-        routed = [(event, table.match(event.service_id, event.type)) for event in events]
+        routed = [(event, _route_for(table, event)) for event in events]
         pairs = [(route.pk, event.pk) for event, route in routed if route is not None]
         done = idempotency.claim(pairs, token) | _recorded(pairs)
         results = [_deliver(event, route, done) for event, route in routed]
@@ -48,6 +48,14 @@ def dispatch_events(pks: list[int]) -> int:
     finally:
         node.in_flight -= len(events)
     return len(events)
+
+
+def _route_for(table, event: Event) -> Route | None:
+    # A replay run may name an alternate route; its copies come pinned to it (route_id).
+    if event.replay_run_id is not None and event.route_id is not None:
+        routes = table.by_service.get(event.service_id, ())
+        return next((r for r in routes if r.pk == event.route_id), None)
+    return table.match(event.service_id, event.type)
 
 
 def _recorded(pairs: list[tuple[int, int]]) -> set[tuple[int, int]]:

@@ -82,6 +82,7 @@ def event_envelope(event, attempt: int) -> dict[str, Any]:
         "received_at": event.received_at.isoformat(),
         "attempt": attempt,
         "replay": event.is_replay,
+        "replay_run": event.replay_run_id,
         "payload": event.payload,
     }
 
@@ -116,6 +117,8 @@ def call_webhook(route: Route, envelope: dict[str, Any]) -> CallResult:
         "X-Attempt": str(envelope["attempt"]),
         "X-Signature": sign(route.secret, body),
     }
+    if envelope.get("replay_run"):  # a replay copy: the receiver can tell it from live traffic
+        headers["X-Replay-Run"] = str(envelope["replay_run"])
     try:
         response = _http().request(
             "POST",

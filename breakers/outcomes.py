@@ -113,6 +113,8 @@ def _feed_ledger(applied: list[Outcome]) -> None:
     for o in applied:
         if o.attempt_outcome == DeliveryAttempt.Outcome.DUPLICATE:
             continue
+        if o.event.is_replay:  # replays neither earn nor spend budget (docs/budgets.md)
+            continue
         if o.status == S.DELIVERED:
             latency_ms = (o.started_at - o.event.received_at).total_seconds() * 1000 + o.duration_ms
             final.append((o.event.service_id, now, True, max(latency_ms, 0.0)))

@@ -16,6 +16,7 @@ NAV = [
     ("Events", "replay:events", Role.VIEWER),
     ("Budgets", "budgets:list", Role.VIEWER),
     ("Changes", "budgets:changes", Role.VIEWER),
+    ("Snapshots", "replay:snapshots", Role.VIEWER),
     ("Replay", "replay:runs", Role.VIEWER),
     ("Dead letters", "replay:dead-letters", Role.VIEWER),
     ("Reports", "budgets:reports", Role.VIEWER),

@@ -7,6 +7,7 @@ Postgres and Redis; CONTROLPLANE_ENV=production insists on the settings a deploy
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dj_database_url
@@ -341,3 +342,71 @@ DEMO_ENABLED = env_bool("CONTROLPLANE_DEMO", not PRODUCTION)
 # --- Breakers ---------------------------------------------------------------------------------
 PROMETHEUS_URL = env_str("PROMETHEUS_URL").rstrip("/")
 DYNAMIC_RECOMPUTE_SECONDS = env_float("CONTROLPLANE_DYNAMIC_RECOMPUTE_SECONDS", 30.0, minimum=1)
+
+
+# --- Snapshots (replay/snapshots.py) -----------------------------------------------------------
+# "k2:secret2,k1:secret1": the first key signs, every key verifies (rotation). Unset (embedded
+# default): one key, id "local", derived from SECRET_KEY, so changing SECRET_KEY invalidates them.
+def _snapshot_keys(raw: str) -> list[tuple[str, str]]:
+    keys = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        key_id, sep, secret = item.partition(":")
+        if not sep or not key_id.strip() or not secret.strip():
+            raise ImproperlyConfigured(
+                "CONTROLPLANE_SNAPSHOT_KEYS must be comma-separated key_id:secret pairs"
+            )
+        keys.append((key_id.strip(), secret.strip()))
+    if len({k for k, _ in keys}) != len(keys):
+        raise ImproperlyConfigured("CONTROLPLANE_SNAPSHOT_KEYS names a key id twice")
+    return keys
+
+
+SNAPSHOT_KEYS = _snapshot_keys(env_str("CONTROLPLANE_SNAPSHOT_KEYS"))
+if not SNAPSHOT_KEYS:
+    if PRODUCTION:
+        raise ImproperlyConfigured("CONTROLPLANE_SNAPSHOT_KEYS is required in production")
+    import hashlib as _hashlib
+    import hmac as _hmac
+
+    SNAPSHOT_KEYS = [
+        (
+            "local",
+            _hmac.new(SECRET_KEY.encode(), b"controlplane.snapshots", _hashlib.sha256).hexdigest(),
+        )
+    ]
+SNAPSHOT_RETENTION_DAYS = env_int("CONTROLPLANE_SNAPSHOT_RETENTION_DAYS", 30, minimum=1)
+# Daily export of the previous 24 h of all events, at HH:MM UTC.
+SNAPSHOT_DAILY_AT = env_str("CONTROLPLANE_SNAPSHOT_DAILY_AT", "02:00")
+try:
+    _h, _m = (int(x) for x in SNAPSHOT_DAILY_AT.split(":"))
+    if not (0 <= _h < 24 and 0 <= _m < 60):
+        raise ValueError
+except ValueError:
+    raise ImproperlyConfigured(
+        f"CONTROLPLANE_SNAPSHOT_DAILY_AT must be HH:MM (UTC), got {SNAPSHOT_DAILY_AT!r}"
+    ) from None
+SNAPSHOT_DAILY_CRONTAB = {"hour": _h, "minute": _m}
+SNAPSHOT_CHUNK_ROWS = env_int("CONTROLPLANE_SNAPSHOT_CHUNK_ROWS", 2000, minimum=10)
+_SNAPSHOT_BACKEND = env_str(
+    "CONTROLPLANE_SNAPSHOT_STORAGE", "django.core.files.storage.FileSystemStorage"
+)
+try:
+    # Options of another backend (e.g. django-storages' S3: {"bucket_name": "..."}), as JSON.
+    _SNAPSHOT_OPTIONS = json.loads(env_str("CONTROLPLANE_SNAPSHOT_STORAGE_OPTIONS") or "{}")
+except ValueError:
+    raise ImproperlyConfigured(
+        "CONTROLPLANE_SNAPSHOT_STORAGE_OPTIONS must be a JSON object"
+    ) from None
+if not isinstance(_SNAPSHOT_OPTIONS, dict):
+    raise ImproperlyConfigured("CONTROLPLANE_SNAPSHOT_STORAGE_OPTIONS must be a JSON object")
+if _SNAPSHOT_BACKEND == "django.core.files.storage.FileSystemStorage":
+    _SNAPSHOT_OPTIONS.setdefault(
+        "location", env_str("CONTROLPLANE_SNAPSHOT_DIR") or str(VAR_DIR / "snapshots")
+    )
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "snapshots": {"BACKEND": _SNAPSHOT_BACKEND, "OPTIONS": _SNAPSHOT_OPTIONS},
+}

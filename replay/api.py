@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.apps import apps
 from django.conf import settings
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     PolymorphicProxySerializer,
@@ -10,22 +18,33 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from controlplane.models import Service
 from controlplane.pagination import PageNumberPagination
-from controlplane.roles import Role
+from controlplane.roles import Role, has_role
 from controlplane.serializers import StrictSerializer
 from replay.dead_letters import dead_letters, redrive
 from replay.ingest import ingest_events
-from replay.models import Event
+from replay.models import Event, ReplayRun, Snapshot
+from replay.replay_runs import (
+    ReplayError,
+    cancel_replay,
+    create_replay,
+    pause_replay,
+    resume_replay,
+)
+from replay.replay_runs import outcomes as replay_outcomes
 from replay.serializers import (
     EventDetailSerializer,
     EventInSerializer,
     EventOutSerializer,
     IngestResponseSerializer,
 )
+from replay.snapshots import SnapshotError, request_snapshot, verify_snapshot
+from replay.snapshots import storage as snapshot_storage
 
 
 def filter_events(qs, params):
@@ -211,3 +230,332 @@ class RedriveView(APIView):
             events = dead_letters(**body.validated_data["filter"])
         pks = redrive(events, actor=request.user)
         return Response({"redriven": len(pks), "ids": pks}, status=status.HTTP_202_ACCEPTED)
+
+
+# --------------------------------------------------------------------------- snapshots
+
+EVENT_TYPE = r"^[A-Za-z0-9_.:\-]+$"  # as ingest accepts them
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+class SnapshotCreateSerializer(StrictSerializer):
+    service = serializers.SlugField(required=False, allow_null=True, max_length=63)
+    types = serializers.ListField(
+        child=serializers.RegexField(EVENT_TYPE, max_length=200),
+        required=False,
+        max_length=100,
+    )
+    window_start = serializers.DateTimeField(required=False)
+    window_end = serializers.DateTimeField(required=False)
+
+    def validate_service(self, slug):
+        if slug is None:
+            return None
+        service = Service.objects.filter(slug=slug).first()
+        if service is None:
+            raise ValidationError(f"Unknown service {slug!r}.")
+        return service
+
+    def validate(self, attrs):
+        end = attrs.get("window_end") or timezone.now()
+        start = attrs.get("window_start") or end - timedelta(hours=24)
+        if start >= end:
+            raise ValidationError({"window_end": ["Must be after window_start."]})
+        return {**attrs, "window_start": start, "window_end": end}
+
+
+class SnapshotSerializer(serializers.ModelSerializer):
+    service = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    links = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Snapshot
+        fields = [
+            "id",
+            "service",
+            "types",
+            "window_start",
+            "window_end",
+            "status",
+            "status_reason",
+            "event_count",
+            "byte_size",
+            "sha256",
+            "key_id",
+            "manifest",
+            "signature",
+            "created_by",
+            "created_at",
+            "exported_at",
+            "verified_at",
+            "links",
+        ]
+
+    def get_links(self, obj) -> dict[str, str]:
+        return {
+            "self": reverse("v1:snapshot-detail", args=[obj.pk]),
+            "download": reverse("v1:snapshot-download", args=[obj.pk]),
+            "verify": reverse("v1:snapshot-verify", args=[obj.pk]),
+        }
+
+
+class SnapshotListView(APIView):
+    """GET: snapshots, newest first. POST: export the events of a service (or all), types (or
+    all) and a window [window_start, window_end) (default: the last 24 h); 202 with the pending
+    snapshot, which a worker writes, signs and marks ready."""
+
+    read_role = Role.VIEWER
+    write_role = Role.OPERATOR
+
+    @extend_schema(responses=SnapshotSerializer(many=True))
+    def get(self, request):
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(
+            Snapshot.objects.select_related("service"), request, self
+        )
+        return paginator.get_paginated_response(SnapshotSerializer(page, many=True).data)
+
+    @extend_schema(request=SnapshotCreateSerializer, responses={202: SnapshotSerializer})
+    def post(self, request):
+        body = SnapshotCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        snapshot = request_snapshot(
+            actor=request.user,
+            service=data.get("service"),
+            types=data.get("types"),
+            start=data["window_start"],
+            end=data["window_end"],
+        )
+        return Response(SnapshotSerializer(snapshot).data, status=status.HTTP_202_ACCEPTED)
+
+
+class SnapshotDetailView(generics.RetrieveAPIView):
+    """A snapshot's metadata, its signed manifest and the signature."""
+
+    read_role = Role.VIEWER
+    serializer_class = SnapshotSerializer
+    queryset = Snapshot.objects.select_related("service")
+
+
+class SnapshotDownloadView(APIView):
+    """The gzip JSON Lines file, streamed from storage (operators only: it holds payloads)."""
+
+    read_role = Role.OPERATOR
+
+    @extend_schema(responses={(200, "application/gzip"): OpenApiTypes.BINARY})
+    def get(self, request, pk: int):
+        snapshot = get_object_or_404(Snapshot, pk=pk)
+        if snapshot.status not in (Snapshot.Status.READY, Snapshot.Status.INVALID):
+            raise Conflict(f"Snapshot {pk} is {snapshot.status}: there is no file to download.")
+        try:
+            handle = snapshot_storage().open(snapshot.file_name, "rb")
+        except OSError:
+            raise Conflict(f"Snapshot {pk}'s file is missing from storage.") from None
+        response = FileResponse(
+            handle,
+            as_attachment=True,
+            filename=f"snapshot-{pk}.jsonl.gz",
+            content_type="application/gzip",
+        )
+        response["X-Snapshot-SHA256"] = snapshot.sha256
+        response["X-Snapshot-Signature"] = f"{snapshot.key_id}:{snapshot.signature}"
+        return response
+
+
+class SnapshotVerifyView(APIView):
+    """Recompute the file's hash and the manifest's signature; the snapshot comes back ready
+    (verified now) or invalid with the reason."""
+
+    write_role = Role.OPERATOR
+
+    @extend_schema(request=None, responses={200: SnapshotSerializer})
+    def post(self, request, pk: int):
+        snapshot = get_object_or_404(Snapshot.objects.select_related("service"), pk=pk)
+        try:
+            snapshot = verify_snapshot(snapshot, actor=request.user)
+        except SnapshotError as exc:
+            raise Conflict(str(exc)) from None
+        return Response(SnapshotSerializer(snapshot).data)
+
+
+# --------------------------------------------------------------------------- replay runs
+
+
+def route_model():
+    # By app label, not an import: replay imports controlplane only (DESIGN.md).
+    return apps.get_model("breakers", "Route")
+
+
+class ReplayCreateSerializer(StrictSerializer):
+    snapshot = serializers.IntegerField(min_value=1)
+    window_start = serializers.DateTimeField(required=False)
+    window_end = serializers.DateTimeField(required=False)
+    types = serializers.ListField(
+        child=serializers.RegexField(EVENT_TYPE, max_length=200), required=False, max_length=100
+    )
+    route = serializers.SlugField(required=False, allow_null=True, max_length=100)
+    mode = serializers.ChoiceField(choices=ReplayRun.Mode.choices, default=ReplayRun.Mode.DRY_RUN)
+    rate = serializers.FloatField(max_value=100_000)
+    force = serializers.BooleanField(default=False)
+
+    def validate_snapshot(self, pk):
+        snapshot = Snapshot.objects.filter(pk=pk).first()
+        if snapshot is None:
+            raise ValidationError(f"Unknown snapshot {pk}.")
+        if snapshot.status != Snapshot.Status.READY:
+            reason = f": {snapshot.status_reason}" if snapshot.status_reason else ""
+            raise ValidationError(
+                f"Snapshot {pk} is {snapshot.status}{reason}; it cannot be replayed."
+            )
+        return snapshot
+
+    def validate_route(self, name):
+        if name is None:
+            return None
+        route = route_model().objects.filter(name=name).first()
+        if route is None:
+            raise ValidationError(f"Unknown route {name!r}.")
+        return route
+
+    def validate_rate(self, rate):
+        if not rate > 0:  # also refuses NaN
+            raise ValidationError("Must be above 0 events per second.")
+        return rate
+
+    def validate(self, attrs):
+        start, end = attrs.get("window_start"), attrs.get("window_end")
+        snapshot, route = attrs["snapshot"], attrs.get("route")
+        if start and end and start >= end:
+            raise ValidationError({"window_end": ["Must be after window_start."]})
+        if (end or snapshot.window_end) <= (start or snapshot.window_start):
+            raise ValidationError({"window_end": ["Must be after window_start."]})
+        if min(end or snapshot.window_end, snapshot.window_end) <= max(
+            start or snapshot.window_start, snapshot.window_start
+        ):
+            raise ValidationError({"window_start": ["Outside the snapshot's window."]})
+        if route is not None and snapshot.service_id not in (None, route.service_id):
+            raise ValidationError({"route": ["Not a route of the snapshot's service."]})
+        return attrs
+
+
+class ReplayRunSerializer(serializers.ModelSerializer):
+    route = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    outcomes = serializers.SerializerMethodField()
+    links = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReplayRun
+        fields = [
+            "id",
+            "snapshot",
+            "window_start",
+            "window_end",
+            "types",
+            "route",
+            "mode",
+            "rate",
+            "force",
+            "status",
+            "status_reason",
+            "total",
+            "done",
+            "skipped",
+            "failed",
+            "checkpoint",
+            "outcomes",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "links",
+        ]
+
+    def get_outcomes(self, obj) -> dict[str, int]:
+        """Live runs: the copies' event statuses in dispatch so far."""
+        return replay_outcomes(obj) if obj.mode == ReplayRun.Mode.LIVE else {}
+
+    def get_links(self, obj) -> dict[str, str]:
+        return {
+            action: reverse(f"v1:replay-{action}", args=[obj.pk])
+            for action in ("pause", "resume", "cancel")
+        } | {"self": reverse("v1:replay-detail", args=[obj.pk])}
+
+
+class ReplayListView(APIView):
+    """GET: replay runs, newest first. POST: start a run over a ready snapshot; 202 with the
+    run. `force` (re-deliver what was already delivered on the target route) needs the admin
+    role."""
+
+    read_role = Role.VIEWER
+    write_role = Role.OPERATOR
+
+    @extend_schema(responses=ReplayRunSerializer(many=True))
+    def get(self, request):
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(ReplayRun.objects.select_related("route"), request, self)
+        return paginator.get_paginated_response(ReplayRunSerializer(page, many=True).data)
+
+    @extend_schema(request=ReplayCreateSerializer, responses={202: ReplayRunSerializer})
+    def post(self, request):
+        body = ReplayCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        if data["force"] and not has_role(request.user, Role.ADMIN):
+            raise PermissionDenied("Forcing a replay needs the admin role.")
+        try:
+            run = create_replay(
+                actor=request.user,
+                snapshot=data["snapshot"],
+                mode=data["mode"],
+                rate=data["rate"],
+                start=data.get("window_start"),
+                end=data.get("window_end"),
+                types=data.get("types"),
+                route=data.get("route"),
+                force=data["force"],
+            )
+        except ReplayError as exc:
+            raise Conflict(str(exc)) from None
+        return Response(ReplayRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ReplayDetailView(generics.RetrieveAPIView):
+    """A run: its progress (total, done, skipped, failed, checkpoint) and, for live runs, how its
+    copies fared in dispatch."""
+
+    read_role = Role.VIEWER
+    serializer_class = ReplayRunSerializer
+    queryset = ReplayRun.objects.select_related("route")
+
+
+class ReplayActionView(APIView):
+    """POST pause, resume or cancel; 409 when the run's state does not allow it."""
+
+    write_role = Role.OPERATOR
+    verb = None
+
+    @extend_schema(request=None, responses={200: ReplayRunSerializer})
+    def post(self, request, pk: int):
+        run = get_object_or_404(ReplayRun, pk=pk)
+        try:
+            run = type(self).verb(run, actor=request.user)
+        except ReplayError as exc:
+            raise Conflict(str(exc)) from None
+        return Response(ReplayRunSerializer(run).data)
+
+
+class ReplayPauseView(ReplayActionView):
+    verb = pause_replay
+
+
+class ReplayResumeView(ReplayActionView):
+    verb = resume_replay
+
+
+class ReplayCancelView(ReplayActionView):
+    verb = cancel_replay

@@ -57,6 +57,9 @@ class Event(models.Model):
         "ingest order. Empty: no order.",
     )
     is_replay = models.BooleanField(default=False)
+    replay_run = models.ForeignKey(
+        "ReplayRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="copies"
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -129,3 +132,108 @@ class DeliveryRecord(models.Model):
 
     def __str__(self) -> str:
         return f"route {self.route_id} event {self.event_id}"
+
+
+class Snapshot(models.Model):
+    """A signed export of events to gzip JSON Lines: metadata and the signed manifest here, the
+    file in the "snapshots" storage. The window is [window_start, window_end) on `received_at`."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"  # requested, the export task has not finished
+        READY = "ready", "Ready"  # written and signed; verified if verified_at is set
+        INVALID = "invalid", "Invalid"  # verification failed: cannot be replayed
+        FAILED = "failed", "Export failed"
+
+    service = models.ForeignKey(
+        Service, null=True, blank=True, on_delete=models.PROTECT, related_name="snapshots"
+    )
+    types = models.JSONField(default=list, blank=True, help_text="Event types; empty: all.")
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    status_reason = models.TextField(blank=True)
+    file_name = models.CharField(max_length=300, blank=True)
+    event_count = models.PositiveBigIntegerField(default=0)
+    byte_size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    key_id = models.CharField(max_length=64, blank=True)
+    manifest = models.JSONField(null=True, blank=True)
+    signature = models.CharField(max_length=64, blank=True)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(default=timezone.now)
+    exported_at = models.DateTimeField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["created_at"])]
+
+    def __str__(self) -> str:
+        return f"snapshot {self.pk} ({self.status})"
+
+
+class ReplayRun(models.Model):
+    """Re-delivery of a verified snapshot's events (a sub-window, some types) through the normal
+    dispatch, at a rate limit, resumable: `checkpoint` is the next line of the file to read,
+    saved with the counts in the transaction that writes the replay copies."""
+
+    class Mode(models.TextChoices):
+        DRY_RUN = "dry_run", "Dry run (counts only)"
+        LIVE = "live", "Live"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
+        CANCELLED = "cancelled", "Cancelled"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    FINISHED = (Status.CANCELLED, Status.DONE, Status.FAILED)
+
+    snapshot = models.ForeignKey(
+        Snapshot, null=True, on_delete=models.SET_NULL, related_name="replay_runs"
+    )
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    types = models.JSONField(default=list, blank=True, help_text="Event types; empty: all.")
+    route = models.ForeignKey(
+        "breakers.Route",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="A named alternate route; empty: today's route for each event's type.",
+    )
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.DRY_RUN)
+    rate = models.FloatField(help_text="Events per second, above 0.")
+    force = models.BooleanField(
+        default=False, help_text="Deliver events already delivered on the target route too."
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    status_reason = models.TextField(blank=True)
+    total = models.PositiveBigIntegerField(null=True, blank=True)
+    done = models.PositiveBigIntegerField(default=0)
+    skipped = models.PositiveBigIntegerField(default=0)
+    failed = models.PositiveBigIntegerField(default=0)
+    checkpoint = models.PositiveBigIntegerField(default=0, help_text="Next line to read.")
+    # One task works a run at a time: it holds the lease and renews it with every chunk; a task
+    # of a killed worker lets it lapse within LEASE_SECONDS and another takes over.
+    lease_token = models.CharField(max_length=32, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"replay {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED

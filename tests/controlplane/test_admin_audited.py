@@ -271,7 +271,28 @@ def _make_delivery(actor):
     )
 
 
+def _make_snapshot(actor):
+    from replay import snapshots
+
+    return snapshots.request_snapshot(actor=actor)  # a pending row: no file needed
+
+
+def _make_replay_run(actor):
+    from replay.models import ReplayRun
+
+    # A row as the verbs leave it; its snapshot needs no file for the admin's doors.
+    return ReplayRun.objects.create(
+        snapshot=_make_snapshot(actor),
+        window_start=timezone.now() - timedelta(hours=1),
+        window_end=timezone.now(),
+        rate=1,
+        created_by="root",
+    )
+
+
 CASES: dict[str, Case] = {
+    "replay.snapshot": Case(_make_snapshot),
+    "replay.replayrun": Case(_make_replay_run),
     "auth.group": Case(_make_group, add=lambda a: {"name": "sre"}, change=lambda o: {"name": "r2"}),
     "auth.user": Case(
         _make_user,

@@ -1,0 +1,1 @@
+from tests.replay.snapshot_helpers import snapshot_storage  # noqa: F401
