@@ -193,6 +193,8 @@ def test_times_follow_the_viewers_zone_cookie(operator):
     client.cookies["cp_tz"] = "Asia/Tokyo"
     page = client.get("/services/svc0/").content.decode()
     assert " JST</time>" in page and "Asia/Tokyo" in page
+    budgets = client.get("/budgets/").content.decode()  # another app's |date follows it too
+    assert "updated <time" in budgets and " JST</time>" in budgets and " UTC</time>" not in budgets
     client.cookies["cp_tz"] = "Not/AZone"
     assert " UTC</time>" in client.get("/services/svc0/").content.decode()
 
