@@ -34,7 +34,7 @@ smoke: install
 
 ## The API fuzzing of `make test` with many more examples per operation (takes minutes).
 fuzz: install
-	CONTROLPLANE_FUZZ_EXAMPLES=$${CONTROLPLANE_FUZZ_EXAMPLES:-200} $(PY) -m pytest tests/controlplane/test_schema_fuzz.py $(PYTEST_ARGS)
+	CONTROLPLANE_FUZZ_EXAMPLES=$${CONTROLPLANE_FUZZ_EXAMPLES:-50} $(PY) -m pytest tests/controlplane/test_schema_fuzz.py $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

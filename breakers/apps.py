@@ -20,3 +20,10 @@ class BreakersConfig(AppConfig):
         from budgets.reports import register_breaker_source
 
         register_breaker_source(_report_transitions)
+
+        # controlplane imports no app: the app hands its figures to the Overview instead.
+        from breakers import overview
+        from controlplane.overview import register_overview_provider, register_section_provider
+
+        register_overview_provider("breakers", overview.COLUMNS, overview.overview_cells, order=20)
+        register_section_provider("breakers", overview.service_sections)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -27,7 +28,43 @@ class Series:
 
 
 def _fmt_time(moment: datetime, span_days: float) -> str:
-    return moment.strftime("%m-%d" if span_days > 2 else "%H:%M")
+    """An axis label in the viewer's zone (the one the page's tables use)."""
+    local = timezone.localtime(moment) if timezone.is_aware(moment) else moment
+    return local.strftime("%m-%d" if span_days > 2 else "%H:%M")
+
+
+def _off_scale(
+    series: Sequence[Series],
+    y_min: float,
+    y_max: float,
+    y_format: str,
+    x,
+    plot_top: float,
+    plot_bottom: float,
+) -> list[str]:
+    """Marks for values outside the y range, so a clipped line never hides them: a triangle
+    at the edge for each such point (its value in the tooltip) and the extreme one labelled."""
+    parts: list[str] = []
+    for s in series:
+        high = [(m, v) for m, v in s.points if v > y_max]
+        low = [(m, v) for m, v in s.points if v < y_min]
+        for points, edge, sign in ((high, plot_top, 1), (low, plot_bottom, -1)):
+            for moment, value in points:
+                px = x(moment)
+                tip = edge + 7 * sign
+                parts.append(
+                    f'<path class="offscale" d="M{px - 4:.1f},{tip:.1f} L{px:.1f},{edge:.1f} '
+                    f'L{px + 4:.1f},{tip:.1f} Z"><title>{escape(s.label)}: '
+                    f"{escape(y_format.format(value))} (off scale)</title></path>"
+                )
+            if points:
+                moment, value = max(points, key=lambda p: abs(p[1]))
+                parts.append(
+                    f'<text class="offscale" x="{min(x(moment) + 6, W - PAD_R - 60):.1f}" '
+                    f'y="{edge + 16 * sign:.1f}">{"▲" if sign > 0 else "▼"} '
+                    f"{escape(y_format.format(value))} off scale</text>"
+                )
+    return parts
 
 
 def line_chart(
@@ -96,6 +133,7 @@ def line_chart(
             f'<polyline class="{escape(s.css)}" points="{" ".join(coords)}">'
             f"<title>{escape(s.label)}</title></polyline>"
         )
+    parts += _off_scale(series, y_min, y_max, y_format, x, PAD_T, H - PAD_B)
     legend_x = PAD_L + 8
     for s in series:
         parts.append(
@@ -175,6 +213,31 @@ def graph_svg(
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped
+
+
+# --------------------------------------------------------------------------- sparkline
+
+
+def burn_sparkline(
+    values: Sequence[float], *, width: int = 72, height: int = 18, title: str = ""
+) -> SafeString:
+    """Burn rate per bucket (oldest first) as a tiny line, the dashed line at 1x; the scale
+    grows to the highest value, so nothing is clipped."""
+    top = max([1.5, *values])
+    pad = 1.5
+    step = (width - 2 * pad) / max(len(values) - 1, 1)
+
+    def y(value: float) -> float:
+        return pad + (height - 2 * pad) * (1 - value / top)
+
+    points = " ".join(f"{pad + i * step:.1f},{y(v):.1f}" for i, v in enumerate(values))
+    return mark_safe(  # noqa: S308 - the only text is escaped
+        f'<svg class="spark burn" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" role="img" aria-label="{escape(title)}"><title>{escape(title)}'
+        f'</title><line class="limit" x1="0" x2="{width}" y1="{y(1.0):.1f}" y2="{y(1.0):.1f}"/>'
+        + (f'<polyline points="{points}"/>' if len(values) > 1 else "")
+        + "</svg>"
+    )
 
 
 # --------------------------------------------------------------------------- bars

@@ -76,3 +76,75 @@ def history(slo: SLO, figures: SloFigures) -> History:
         for rule in alert_rules(figures.window_length)
     ]
     return out
+
+
+# --------------------------------------------------------------------------- a shorter range
+
+# The SLO page's time ranges: (length, bucket). Minute rows hold the short ranges (they are
+# kept for BUDGETS_LEDGER_RETENTION_DAYS), hour rows the week.
+RANGES: dict[str, tuple[timedelta, timedelta]] = {
+    "1h": (timedelta(hours=1), timedelta(minutes=1)),
+    "6h": (timedelta(hours=6), timedelta(minutes=5)),
+    "24h": (timedelta(hours=24), timedelta(minutes=15)),
+    "7d": (timedelta(days=7), timedelta(hours=1)),
+}
+
+
+def range_history(slo: SLO, figures: SloFigures, length: timedelta, step: timedelta) -> History:
+    """Remaining budget and burn rate over the last ``length`` in ``step`` buckets.
+
+    Remaining at each bucket's end is today's remaining plus what was spent after it, so the
+    line ends where the window's figures stand now. A timeslices SLO's buckets are at least
+    one slice long.
+    """
+    if slo.is_timeslices:
+        step = max(step, slo.slice_length)
+    end = figures.end
+    start = floor_to(end - length, step)
+    fine = step < timedelta(hours=1)
+    if slo.is_timeslices and fine and slo.slice_length > timedelta(minutes=1):
+        granularity = G.SLICE
+    else:
+        granularity = G.MINUTE if fine else G.HOUR
+    rows = read_series(slo.pk, start, end, granularity)
+    buckets: dict[datetime, list[int]] = {}
+    for bucket, counts in rows:
+        key = floor_to(bucket, step)
+        acc = buckets.setdefault(key, [0, 0, 0])
+        acc[0] += counts.bad
+        acc[1] += counts.total
+        acc[2] += counts.bad_slices
+    budget_share = float(1 - slo.target)
+    out = History(start=start, end=end, now=end, step=step)
+    if slo.is_timeslices:
+        allowed = (figures.total_slices or 0) * budget_share
+        per_bucket = step / slo.slice_length
+        spent = {k: v[2] for k, v in buckets.items()}
+        out.burn = [(k, v[2] / per_bucket / budget_share) for k, v in sorted(buckets.items())]
+    else:
+        total = (
+            figures.total / figures.elapsed
+            if slo.window_spec.is_calendar and figures.elapsed
+            else figures.total
+        )
+        allowed = total * budget_share
+        spent = {k: v[0] for k, v in buckets.items()}
+        out.burn = [
+            (k, (v[0] / v[1] if v[1] else 0.0) / budget_share) for k, v in sorted(buckets.items())
+        ]
+    later = sum(spent.values())
+    remaining = [(start, figures.remaining + (later / allowed if allowed else 0.0))]
+    for key in sorted(spent):
+        later -= spent[key]
+        remaining.append(
+            (min(key + step, end), figures.remaining + (later / allowed if allowed else 0.0))
+        )
+    out.remaining = remaining
+    # the even burn's slope over this range, drawn from where the budget stood at its start
+    slope = (end - start) / figures.window_length
+    out.even = [(start, remaining[0][1]), (end, remaining[0][1] - slope)]
+    out.thresholds = [
+        (f"{rule.name} {rule.burn_rate:.3g}x", rule.burn_rate)
+        for rule in alert_rules(figures.window_length)
+    ]
+    return out

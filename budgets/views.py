@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -14,13 +14,13 @@ from django.views.decorators.http import require_GET, require_POST
 from budgets import alerts, charts, gates
 from budgets import canary_verdicts as canaries  # alias: body edited elsewhere
 from budgets.figures import service_states
-from budgets.history import history
+from budgets.history import RANGES, history, range_history
 from budgets.maths.budget import InvalidInput
 from budgets.maths.burn import alert_rules
 from budgets.models import SLO, AlertEvent, CanaryVerdict, FreezeWindow, GateDecision
 from budgets.policy import dependency_edges, impact, policy_json
 from controlplane.models import Service
-from controlplane.roles import Role
+from controlplane.roles import Role, has_role
 from controlplane.views import require_role
 
 S = GateDecision.Status
@@ -74,19 +74,31 @@ def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
     now = timezone.now()
     state = service_states([slo.service], now)[slo.service_id]
     figures = next(f for f in state.slos if f.slo.pk == slo.pk)
-    past = history(slo, figures)
+    chosen = request.GET.get("range", "window")
+    if chosen != "window" and chosen not in RANGES:
+        return HttpResponseBadRequest(
+            f"range: must be one of {', '.join([*RANGES, 'window'])}.", content_type="text/plain"
+        )
+    if chosen == "window":
+        past = history(slo, figures)
+        x_end = past.end
+    else:
+        past = range_history(slo, figures, *RANGES[chosen])
+        x_end = past.now
     burn_down = charts.line_chart(
         [
             charts.Series("even burn", past.even, "even"),
             charts.Series("remaining budget", past.remaining, "actual"),
         ],
         x_start=past.start,
-        x_end=past.end,
+        x_end=x_end,
         y_min=min(0.0, min((v for _, v in past.remaining), default=0.0)),
         y_max=1.0,
         title=f"Budget burn-down of {slo}",
         now=past.now,
     )
+    # The scale stops at 1.2x the highest alert rate, so a quiet SLO's line stays readable;
+    # higher buckets are marked off scale on the chart (charts._off_scale), never hidden.
     top = max([1.5, *(v for _, v in past.burn)])
     top = min(top, max(r for _, r in past.thresholds) * 1.2)
     burn_chart = charts.line_chart(
@@ -112,6 +124,9 @@ def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "burn_down": burn_down,
         "burn_chart": burn_chart,
         "step_hours": past.step.total_seconds() / 3600,
+        "step_minutes": past.step.total_seconds() / 60,
+        "range": chosen,
+        "ranges": [*RANGES, "window"],
     }
     return render(request, "budgets/slo_detail.html", context)
 
@@ -142,6 +157,17 @@ def _graph(focus: GateDecision | None, now):
     return charts.graph_svg(nodes, edges, title="Service dependencies")
 
 
+def _mark_decidable(decision: GateDecision, user) -> None:
+    """Sets ``can_decide``, and ``why_not``: why a waiting request shows no buttons."""
+    decision.can_decide = gates.can_decide(decision, user)
+    decision.why_not = ""
+    if decision.status == S.APPROVAL_REQUIRED and not decision.can_decide:
+        if not has_role(user, Role.APPROVER):
+            decision.why_not = "approver role needed"
+        elif gates.is_requester(decision, user):
+            decision.why_not = "you cannot approve your own request"
+
+
 @require_GET
 def changes(request: HttpRequest) -> HttpResponse:
     """The decision log, the approval queue (buttons for approvers) and the impact graph."""
@@ -156,7 +182,7 @@ def changes(request: HttpRequest) -> HttpResponse:
     if request.GET.get("decision", "").isdigit():
         focus = GateDecision.objects.filter(pk=int(request.GET["decision"])).first()
     for d in decisions:
-        d.can_decide = gates.can_decide(d, request.user)
+        _mark_decidable(d, request.user)
     context = {
         "queue": queue,
         "decisions": decisions,
@@ -173,7 +199,7 @@ def changes(request: HttpRequest) -> HttpResponse:
 def _decision_response(request: HttpRequest, decision: GateDecision, error: str = ""):
     if request.htmx:
         # the queue's row in place, and the same decision's row in the log out of band
-        decision.can_decide = gates.can_decide(decision, request.user)
+        _mark_decidable(decision, request.user)
         rows = [
             render_to_string(
                 "budgets/partials/decision_row.html",

@@ -1,4 +1,5 @@
-"""Demo data for `make run`: an admin with a known password and token, and a few services.
+"""Demo data for `make run`: an admin and an approver with known passwords, the admin's
+token, the role groups and a few services.
 
 Safe to run again: existing rows are kept, and the demo credentials are read back from var/.
 """
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 
 from controlplane import services, tokens
 from controlplane.models import Service
@@ -46,6 +48,8 @@ class DemoCredentials:
     username: str
     password: str
     token: str
+    approver_username: str = "approver"
+    approver_password: str = ""
 
 
 def _kept_secret(name: str, make) -> str:
@@ -58,7 +62,24 @@ def _kept_secret(name: str, make) -> str:
     return value
 
 
+def _demo_user(username: str, role: Role, secret_name: str, **defaults) -> tuple[object, str]:
+    """A demo login with its password kept under var/ (read back on the next run)."""
+    User = get_user_model()
+    password = _kept_secret(secret_name, lambda: secrets.token_urlsafe(12))
+    user, created = User.objects.get_or_create(username=username, defaults=defaults)
+    if created or not user.check_password(password):
+        user.set_password(password)
+        user.save()
+    grant_role(user, role)
+    return user, password
+
+
 def seed() -> DemoCredentials:
+    # Every role's group exists from the start, so the admin can hand roles out in /admin/.
+    for role in Role:
+        Group.objects.get_or_create(name=role.group_name)
+    # A second person to approve the admin's requests: nobody approves their own.
+    _approver, approver_password = _demo_user("approver", Role.APPROVER, "demo_approver_password")
     User = get_user_model()
     password = _kept_secret("demo_admin_password", lambda: secrets.token_urlsafe(12))
     admin, created = User.objects.get_or_create(
@@ -86,4 +107,6 @@ def seed() -> DemoCredentials:
                 raise
             continue
         module.seed(admin)
-    return DemoCredentials(username="admin", password=password, token=token)
+    return DemoCredentials(
+        username="admin", password=password, token=token, approver_password=approver_password
+    )

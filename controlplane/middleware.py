@@ -10,10 +10,15 @@ from __future__ import annotations
 import io
 import re
 import uuid
+from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
+from django.contrib.auth.middleware import LoginRequiredMiddleware
+from django.contrib.auth.views import redirect_to_login
 from django.core.handlers.wsgi import LimitedStream
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
 from django.utils.log import log_response
 
 from controlplane.api_errors import code_for_status, describe_errors, json_error
@@ -138,3 +143,55 @@ class ApiErrorsMiddleware:
                 replacement._has_been_logged = True
             return replacement
         return response
+
+
+class HtmxLoginRequiredMiddleware(LoginRequiredMiddleware):
+    """Django's LoginRequiredMiddleware, but an htmx request whose session has ended gets
+    ``HX-Redirect`` to the login page (htmx then loads it as a full page) instead of a 302
+    that htmx would follow and swap the whole login page into the polled card."""
+
+    def handle_no_permission(self, request, view_func):
+        if request.headers.get("HX-Request") != "true":
+            return super().handle_no_permission(request, view_func)
+        # Back to the page the panel sits on after logging in, not to the partial's URL.
+        current = request.headers.get("HX-Current-URL", "")
+        after = _local_path(current) if current else request.get_full_path()
+        login = redirect_to_login(
+            after, self.get_login_url(view_func), self.get_redirect_field_name(view_func)
+        )["Location"]
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = login
+        return response
+
+
+def _local_path(url: str) -> str:
+    """The path and query of a URL the browser reported (never another host)."""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "") or "/"
+
+
+ZONE_COOKIE = "cp_tz"
+
+
+class TimezoneMiddleware:
+    """Pages show times in the viewer's choice: UTC (the default) or the zone the browser
+    reported into the ``cp_tz`` cookie (static/js/controlplane.js sets it)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        name = unquote(request.COOKIES.get(ZONE_COOKIE, "UTC"))  # zone names are cookie-safe
+        try:
+            zone = ZoneInfo(name) if name and name != "UTC" and len(name) < 64 else None
+        except (ValueError, ZoneInfoNotFoundError):
+            zone = None
+        request.viewer_zone = name if zone else "UTC"
+        if zone is None:
+            timezone.deactivate()
+        else:
+            timezone.activate(zone)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

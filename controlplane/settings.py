@@ -84,7 +84,9 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Every view needs a login unless marked login_not_required (login page, health,
     # metrics, the demo downstream); DRF views mark themselves and answer 401 JSON.
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # (controlplane's subclass: an htmx request with an ended session gets HX-Redirect.)
+    "controlplane.middleware.HtmxLoginRequiredMiddleware",
+    "controlplane.middleware.TimezoneMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from controlplane import health, services, tokens
 from controlplane.forms import ServiceForm, TokenForm
 from controlplane.models import ApiToken, AuditEntry, Service
+from controlplane.overview import overview_rows, service_sections
 from controlplane.roles import Role, has_role
 
 
@@ -25,8 +26,14 @@ def require_role(request: HttpRequest, role: Role) -> None:
 
 @require_GET
 def overview(request: HttpRequest) -> HttpResponse:
+    """One row per service, worst first, from the apps' providers; htmx polls the table."""
     require_role(request, Role.VIEWER)
-    return render(request, "controlplane/overview.html", {"services": Service.objects.all()})
+    now = timezone.now()
+    columns, rows = overview_rows(list(Service.objects.all()), now)
+    context = {"columns": columns, "rows": rows, "now": now}
+    if request.htmx:
+        return render(request, "controlplane/partials/overview_table.html", context)
+    return render(request, "controlplane/overview.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -61,7 +68,14 @@ def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
             messages.success(request, "Saved.")
             return redirect("service-detail", slug=service.slug)
     form.fields["slug"].disabled = True
-    return render(request, "controlplane/service_detail.html", {"service": service, "form": form})
+    now = timezone.now()
+    context = {
+        "service": service,
+        "form": form,
+        "sections": service_sections(service, now, request.user),
+        "now": now,
+    }
+    return render(request, "controlplane/service_detail.html", context)
 
 
 @require_http_methods(["GET", "POST"])

@@ -73,8 +73,11 @@ def test_a_real_worker_drains_a_burst_of_small_batches_once_each(operator, check
             + log.read_text()[-3000:]
         )
     assert peak[0] <= tasks  # nothing multiplied: depth only ever held what the burst sent
-    assert sum(broker_depths().values()) == 0
     if settings.CELERY_BROKER_URL.startswith("filesystem"):
+        # After the worker stopped too. (On Redis a warm shutdown gives back the retry and
+        # deferral tasks the worker held for later, whose events were since delivered: the
+        # queue was empty while the worker ran, which `drained` asserted.)
+        assert sum(broker_depths().values()) == 0
         assert message_files() == []
     # Each event delivered once. (An event may have another attempt before it, e.g. deferred
     # by its breaker when a loaded machine makes calls look slow; none is delivered twice.)

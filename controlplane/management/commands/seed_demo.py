@@ -4,7 +4,10 @@ from controlplane import demo
 
 
 class Command(BaseCommand):
-    help = "Create the demo admin, API token and data (safe to run again) and print the logins."
+    help = (
+        "Create the demo admin and approver, the role groups, an API token and demo data "
+        "(safe to run again) and print the logins."
+    )
 
     def handle(self, *args, **options):
         creds = demo.seed()
@@ -13,6 +16,9 @@ class Command(BaseCommand):
                 [
                     "",
                     f"  Demo admin:  username {creds.username}  password {creds.password}",
+                    f"  Demo approver: username {creds.approver_username}  "
+                    f"password {creds.approver_password}",
+                    "               (approves the admin's requests on /changes/)",
                     f"  Demo token:  {creds.token}",
                     "               (curl -H 'Authorization: Bearer <token>' .../api/v1/services)",
                     "",
