@@ -11,7 +11,7 @@ from django import forms
 from django.contrib import admin
 
 from budgets import alerts, policy, slos, work_items
-from budgets.maths import InvalidInput
+from budgets.maths.budget import InvalidInput
 from budgets.models import (
     SLO,
     AlertEvent,

@@ -20,12 +20,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from budgets.burn import AlertRule, AlertState, alert_rules, evaluate_alerts
+from budgets.figures import recent_span, slo_end, span_burn_rate
 from budgets.ledger import read_counts
-from budgets.maths import InvalidInput
+from budgets.maths.budget import InvalidInput
+from budgets.maths.burn import AlertRule, AlertState, alert_rules, evaluate_alerts
+from budgets.maths.windows import window_length
 from budgets.models import SLO, AlertEvent, BudgetAlertHook
-from budgets.status import recent_span, slo_end, span_burn_rate
-from budgets.windows import window_length
 from controlplane import audit, egress
 from controlplane.models import Service
 

@@ -21,9 +21,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from budgets import alerts, ledger, policy, slos
-from budgets.maths import InvalidInput
+from budgets.figures import service_states
+from budgets.maths.budget import InvalidInput
 from budgets.models import SLO, AlertEvent, BudgetAlertHook, BudgetPolicy, FreezeWindow
-from budgets.status import service_states
 from controlplane.models import Service
 from controlplane.roles import Role
 from controlplane.serializers import StrictModelSerializer, StrictSerializer

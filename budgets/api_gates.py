@@ -18,11 +18,11 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from budgets import canaries, gates
+from budgets import canary_verdicts, gates
 from budgets.api import LABEL_REGEX, invalid
-from budgets.maths import InvalidInput
+from budgets.maths.budget import InvalidInput
+from budgets.maths.windows import parse_duration
 from budgets.models import SLO, CanaryVerdict, GateDecision
-from budgets.windows import parse_duration
 from controlplane.models import Service
 from controlplane.roles import Role
 from controlplane.serializers import StrictSerializer
@@ -280,7 +280,7 @@ class CanaryView(APIView):
             for side in ("canary", "baseline"):
                 if side in data:
                     kwargs[side] = (data[side]["good"], data[side]["total"])
-            verdict = canaries.judge_canary(
+            verdict = canary_verdicts.judge_canary(
                 service=service, change_id=change_id, actor=request.user, **kwargs
             )
         except InvalidInput as exc:
@@ -313,7 +313,7 @@ class CanaryResolveView(APIView):
         serializer = NoteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            verdict = canaries.resolve_canary(
+            verdict = canary_verdicts.resolve_canary(
                 verdict, actor=request.user, note=serializer.validated_data["note"]
             )
         except InvalidInput as exc:

@@ -26,7 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from budgets import report_exports, work_items
-from budgets.maths import InvalidInput
+from budgets.maths.budget import InvalidInput
 from budgets.models import WorkItem
 from budgets.reports import Report, build_report, period_from_params
 from controlplane.roles import Role

@@ -11,8 +11,8 @@ from typing import Any
 from django.utils import timezone
 
 from budgets import ledger, policy, slos
+from budgets.maths.windows import floor_to_minute
 from budgets.models import SLO
-from budgets.windows import floor_to_minute
 from controlplane.models import Service
 
 DEMO_SLOS = [

@@ -14,9 +14,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from budgets.figures import ServiceState, service_states
 from budgets.models import GateDecision
 from budgets.policy import Impact, dependency_edges, impact
-from budgets.status import ServiceState, service_states
 from controlplane import audit
 from controlplane.models import Service
 from controlplane.roles import Role, has_role

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from budgets.burn import alert_rules
+from budgets.figures import SloFigures
 from budgets.ledger import read_series
+from budgets.maths.burn import alert_rules
+from budgets.maths.windows import floor_to
 from budgets.models import SLO, LedgerBucket
-from budgets.status import SloFigures
-from budgets.windows import floor_to
 
 G = LedgerBucket.Granularity
 

@@ -24,9 +24,9 @@ from fractions import Fraction
 from django.conf import settings
 from django.db import connection, transaction
 
-from budgets.maths import InvalidInput, validate_counts
+from budgets.maths.budget import InvalidInput, validate_counts
+from budgets.maths.windows import Granularity, floor_to, plan_ranges
 from budgets.models import SLO, ExternalCount, LedgerBucket
-from budgets.windows import Granularity, floor_to, plan_ranges
 
 __all__ = [
     "SLICE_MINUTES",

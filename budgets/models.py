@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from budgets.windows import Window, parse_window
+from budgets.maths.windows import Window, parse_window
 from controlplane.models import Service
 
 RATIO = {"max_digits": 7, "decimal_places": 6}  # 0.990000 .. 0.999999, and 1.000000
@@ -50,7 +50,7 @@ class SLO(models.Model):
     window = models.CharField(
         max_length=100,
         help_text="rolling:<3..92>d, or calendar:month, calendar:quarter, calendar:week ... "
-        "with optional ;start=<local anchor> and ;tz=<IANA zone> (budgets/windows.py).",
+        "with optional ;start=<local anchor> and ;tz=<IANA zone> (budgets/maths/windows.py).",
     )
     budgeting_method = models.CharField(
         max_length=12, choices=Method.choices, default=Method.OCCURRENCES

@@ -28,15 +28,15 @@ import yaml
 from django.db import transaction
 
 from budgets import slos
-from budgets.maths import InvalidInput
-from budgets.models import SLO
-from budgets.windows import (
+from budgets.maths.budget import InvalidInput
+from budgets.maths.windows import (
     MAX_WINDOW_DAYS,
     MIN_WINDOW_DAYS,
     CalendarPeriod,
     Window,
     format_window,
 )
+from budgets.models import SLO
 from controlplane import services
 from controlplane.models import Service
 

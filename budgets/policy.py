@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
-from budgets.maths import InvalidInput
+from budgets.maths.budget import InvalidInput
 from budgets.models import BudgetPolicy, FreezeWindow, ServiceDependency
 from controlplane import audit
 from controlplane.models import Service

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from budgets.maths import InvalidInput
+from budgets.maths.budget import InvalidInput
 from budgets.models import ReportDelivery
 from budgets.reports import Report
 from controlplane import audit, egress

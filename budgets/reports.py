@@ -5,7 +5,7 @@ figures, linked work items and a leaderboard. See docs/budgets.md, "Reports".
 Read in a fixed number of queries whatever the number of services: SLOs, ledger totals,
 hour rows, freeze windows, gate decisions, breaker transitions (through the registered
 source), failed minutes around breaker openings, work items. The episode maths is in
-``budgets.episodes`` (pure).
+``budgets.maths.episodes`` (pure).
 
 Breaker data comes through ``register_breaker_source``: budgets may not import breakers
 (DESIGN.md layers), so the breakers app registers a reader of its transitions in its
@@ -26,11 +26,11 @@ from typing import Any
 from django.db import connection
 from django.db.models import F, Q
 
-from budgets import episodes as ep
 from budgets.ledger import read_counts
-from budgets.maths import InvalidInput
+from budgets.maths import episodes as ep
+from budgets.maths.budget import InvalidInput
+from budgets.maths.windows import floor_to
 from budgets.models import SLO, FreezeWindow, GateDecision, LedgerBucket, WorkItem
-from budgets.windows import floor_to
 from controlplane.models import Service
 
 HOUR = timedelta(hours=1)

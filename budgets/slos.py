@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 
 from budgets.ledger import SLICE_MINUTES
-from budgets.maths import InvalidInput, slice_is_good, validate_target
+from budgets.maths.budget import InvalidInput, slice_is_good, validate_target
+from budgets.maths.windows import Window, format_window, parse_window
 from budgets.models import SLO
-from budgets.windows import Window, format_window, parse_window
 from controlplane import audit
 from controlplane.models import Service
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from budgets import charts, report_exports, work_items
-from budgets.maths import InvalidInput
+from budgets.maths.budget import InvalidInput
 from budgets.models import WorkItem
 from budgets.reports import HOUR, Period, Report, SloRow, build_report, period_from_params
 from controlplane.roles import Role, has_role

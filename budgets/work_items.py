@@ -21,7 +21,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 
-from budgets.maths import InvalidInput
+from budgets.maths.budget import InvalidInput
 from budgets.models import WorkItem
 from controlplane import audit
 from controlplane.models import Service

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from budgets.figures import slo_figures
 from budgets.ledger import record_outcomes
-from budgets.status import slo_figures
 from tests.budgets.conftest import make_service, make_slo
 
 pytestmark = [pytest.mark.django_db, pytest.mark.smoke]

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from budgets.burn import (
+from budgets.maths.budget import InvalidInput
+from budgets.maths.burn import (
     WORKBOOK_POLICY,
     AlertPolicy,
     AlertRule,
@@ -15,7 +16,6 @@ from budgets.burn import (
     budget_spent_by,
     evaluate_alerts,
 )
-from budgets.maths import InvalidInput
 
 MINUTES_5, MINUTES_30 = timedelta(minutes=5), timedelta(minutes=30)
 HOUR_1, HOURS_6, DAYS_3 = timedelta(hours=1), timedelta(hours=6), timedelta(days=3)

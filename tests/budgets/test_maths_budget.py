@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from budgets.burn import budget_spent_by
-from budgets.maths import (
+from budgets.maths.budget import (
     InvalidInput,
     budget_pacing,
     budget_status,
@@ -20,6 +19,7 @@ from budgets.maths import (
     time_to_exhaustion,
     validate_target,
 )
+from budgets.maths.burn import budget_spent_by
 
 DAYS_30 = timedelta(days=30)
 

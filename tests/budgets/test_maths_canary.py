@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from budgets.canary import (
+from budgets.maths.budget import InvalidInput
+from budgets.maths.canary import (
     METHOD_FISHER,
     METHOD_SCORE,
     Decision,
@@ -16,7 +17,6 @@ from budgets.canary import (
     _score_test,
     canary_verdict,
 )
-from budgets.maths import InvalidInput
 
 
 def verdict(canary: tuple[int, int], baseline: tuple[int, int], **options):

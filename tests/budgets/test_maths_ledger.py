@@ -8,8 +8,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from budgets.maths import InvalidInput
-from budgets.windows import (
+from budgets.maths.budget import InvalidInput
+from budgets.maths.windows import (
     Granularity,
     LedgerRange,
     floor_to,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from budgets.maths import (
+from budgets.maths.budget import (
     InvalidInput,
     aggregate_slices,
     slice_is_good,

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from budgets.maths import InvalidInput
-from budgets.windows import (
+from budgets.maths.budget import InvalidInput
+from budgets.maths.windows import (
     CalendarPeriod,
     Window,
     WindowKind,

@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from budgets import openslo
+from budgets.maths.windows import period_bounds
 from budgets.models import SLO
 from budgets.slos import SLO_FIELDS
-from budgets.windows import period_bounds
 from tests.budgets.conftest import make_service
 
 pytestmark = [pytest.mark.django_db, pytest.mark.smoke]

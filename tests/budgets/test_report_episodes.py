@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from budgets.episodes import (
+from budgets.maths.episodes import (
     BreakerEpisode,
     breaker_episodes,
     burn_episodes,

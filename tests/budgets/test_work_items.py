@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from budgets import work_items
-from budgets.maths import InvalidInput
+from budgets.maths.budget import InvalidInput
 from budgets.models import WorkItem
 from budgets.reports import build_report, month_period
 from controlplane.models import AuditEntry

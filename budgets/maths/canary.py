@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from numbers import Integral, Real
 
-from budgets.maths import InvalidInput, validate_counts
+from .budget import InvalidInput, validate_counts
 
 __all__ = ["FISHER_MIN_EXPECTED", "Decision", "Verdict", "canary_verdict"]
 
@@ -146,13 +146,20 @@ def _p_value(p: float) -> str:
     return "less than 0.0001" if p < 0.0001 else f"{p:.2g}"
 
 
+def _finite_real(value: object, name: str) -> Real:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise InvalidInput(name, f"must be a finite number, got {value!r}")
+    return value
+
+
 def _validate_options(tolerance: object, confidence: object, min_events: object) -> None:
-    for name, value in (("tolerance", tolerance), ("confidence", confidence)):
-        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-            raise InvalidInput(name, f"must be a finite number, got {value!r}")
-    if not 0 <= tolerance < 1:
+    # Reassigned so that the range checks below see the narrowed type.
+    tolerance = _finite_real(tolerance, "tolerance")
+    confidence = _finite_real(confidence, "confidence")
+    # Real declares < and <= only, so the bounds are written with the value on the left.
+    if tolerance < 0 or not tolerance < 1:
         raise InvalidInput("tolerance", f"must satisfy 0 <= tolerance < 1, got {tolerance}")
-    if not 0.5 <= confidence < 1:
+    if confidence < 0.5 or not confidence < 1:
         raise InvalidInput("confidence", f"must satisfy 0.5 <= confidence < 1, got {confidence}")
     if isinstance(min_events, bool) or not isinstance(min_events, Integral) or min_events < 1:
         raise InvalidInput("min_events", f"must be a whole number >= 1, got {min_events!r}")

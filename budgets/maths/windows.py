@@ -23,10 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import NamedTuple
+from typing import NamedTuple, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from budgets.maths import InvalidInput, require_utc
+from .budget import InvalidInput, require_utc
 
 __all__ = [
     "MAX_WINDOW_DAYS",
@@ -147,6 +147,8 @@ class Window:
                 raise InvalidInput("period", "must be None for a rolling window")
             return
         try:
+            if self.period is None:  # as CalendarPeriod(None) would, without a type error
+                raise ValueError
             period = CalendarPeriod(self.period)
         except ValueError:
             raise InvalidInput(
@@ -189,8 +191,13 @@ class Window:
         time_zone: str = "UTC",
         start: datetime | None = None,
     ) -> Window:
+        # A str is fine here: __post_init__ turns it into a CalendarPeriod or refuses it.
         return cls(
-            WindowKind.CALENDAR, period=period, count=count, time_zone=time_zone, start=start
+            WindowKind.CALENDAR,
+            period=cast(CalendarPeriod, period),
+            count=count,
+            time_zone=time_zone,
+            start=start,
         )
 
     @property
@@ -328,6 +335,7 @@ def period_bounds(spec: Window | str, now: datetime) -> tuple[datetime, datetime
     window = _as_window(spec)
     require_utc(now, "now")
     if window.kind is WindowKind.ROLLING:
+        assert window.days is not None  # a rolling Window always has days
         return now - timedelta(days=window.days), now
     zone = ZoneInfo(window.time_zone)
     index = _period_index(window, now.astimezone(zone).replace(tzinfo=None))

@@ -1,6 +1,6 @@
 """Canary verdicts for changes: from counts given, or from the ledger's labelled counts.
 
-The statistics are in ``budgets.canary`` (pure); this module picks the counts, applies the
+The statistics are in ``budgets.maths.canary`` (pure); this module picks the counts, applies the
 service's policy (tolerance, confidence, minimum events), stores and audits the verdict. An
 unresolved ``rollback`` verdict freezes the service's gate (see ``status.service_states``).
 """
@@ -13,12 +13,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from budgets.canary import canary_verdict
 from budgets.ledger import read_counts
-from budgets.maths import InvalidInput
+from budgets.maths.budget import InvalidInput
+from budgets.maths.canary import canary_verdict
+from budgets.maths.windows import floor_to_minute
 from budgets.models import SLO, CanaryVerdict
 from budgets.policy import policies_for
-from budgets.windows import floor_to_minute
 from controlplane import audit
 from controlplane.models import Service
 

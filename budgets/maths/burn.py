@@ -20,7 +20,7 @@ from enum import StrEnum
 from fractions import Fraction
 from numbers import Real
 
-from budgets.maths import (
+from .budget import (
     InvalidInput,
     Number,
     _exact,

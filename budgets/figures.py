@@ -14,15 +14,13 @@ from typing import Any
 
 from budgets import conf
 from budgets.ledger import Counts, read_counts
-from budgets.maths import (
+from budgets.maths.budget import (
     budget_pacing,
     budget_status,
     time_to_exhaustion,
     timeslice_tally_status,
 )
-from budgets.models import SLO, BudgetPolicy, CanaryVerdict
-from budgets.policy import active_freeze_windows, policies_for, policy_json
-from budgets.windows import (
+from budgets.maths.windows import (
     elapsed_share,
     floor_to,
     floor_to_minute,
@@ -30,6 +28,8 @@ from budgets.windows import (
     window_bounds,
     window_length,
 )
+from budgets.models import SLO, BudgetPolicy, CanaryVerdict
+from budgets.policy import active_freeze_windows, policies_for, policy_json
 from controlplane.models import Service
 
 MINUTE = timedelta(minutes=1)

@@ -3,9 +3,9 @@
 Pure Python, standard library only, no Django. Every function is pure; every result is a
 small frozen dataclass. Datetimes must be timezone-aware UTC.
 
-Sibling modules (same rules): ``budgets.windows`` (SLO windows, ledger range planning),
-``budgets.burn`` (multiwindow, multi-burn-rate alerts) and ``budgets.canary`` (canary
-verdicts). Formulas and their justification: ``docs/budgets.md``.
+Sibling modules (same rules): ``windows`` (SLO windows, ledger range planning), ``burn``
+(multiwindow, multi-burn-rate alerts), ``canary`` (canary verdicts) and ``episodes`` (report
+episodes). Formulas and their justification: ``docs/budgets.md``.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ class InvalidInput(ValueError):
         self.field = field
         self.problem = problem
 
-    def __reduce__(self):  # keep pickling (e.g. through a task queue) working
+    # Keep pickling (e.g. through a task queue) working.
+    def __reduce__(self) -> tuple[type[InvalidInput], tuple[str, str]]:
         return (type(self), (self.field, self.problem))
 
 
