@@ -25,7 +25,7 @@ import uuid
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -181,7 +181,7 @@ class RedisStore(AttachedBreakers):
         return self._subscribed.wait(timeout)
 
     @property
-    def client(self) -> redis.Redis[bytes]:
+    def client(self) -> redis.Redis:
         return self._client
 
     def keys_for(self, name: str) -> list[str]:
@@ -228,7 +228,8 @@ class RedisStore(AttachedBreakers):
     def load(self, name: str) -> Snapshot:
         if self.available:
             try:
-                return snapshot_from_fields(name, self._client.hgetall(self.keys_for(name)[0]))
+                fields = cast(dict[Any, Any], self._client.hgetall(self.keys_for(name)[0]))
+                return snapshot_from_fields(name, fields)
             except _OUTAGE as exc:
                 self._enter_fallback(exc)
         self.fallback_ops += 1
@@ -402,7 +403,7 @@ class RedisStore(AttachedBreakers):
                 self._stop.wait(self.retry_interval_s / 2)
                 continue
             self._resubscribe.clear()
-            pubsub = self._client.pubsub()
+            pubsub = self._client.pubsub()  # type: ignore[no-untyped-call]  # redis-py's own hints
             try:
                 pubsub.subscribe(self.channel)
                 while not self._stop.is_set() and self.available and not self._resubscribe.is_set():
