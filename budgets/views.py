@@ -191,14 +191,16 @@ def changes(request: HttpRequest) -> HttpResponse:
         focus = GateDecision.objects.filter(pk=int(request.GET["decision"])).first()
     for d in decisions:
         _mark_decidable(d, request.user)
+    rollbacks = CanaryVerdict.objects.filter(
+        Q(decision=CanaryVerdict.Decision.ROLLBACK, resolved_at__isnull=True)
+    ).select_related("service")
+    live = {"queue": queue, "decisions": decisions, "rollbacks": rollbacks, "now": now}
+    if request.htmx and request.GET.get("part") == "live":  # the poll: no graph to draw
+        return render(request, "budgets/partials/changes_live.html", live)
     context = {
-        "queue": queue,
-        "decisions": decisions,
+        **live,
         "focus": focus,
         "graph": _graph(focus, now),
-        "rollbacks": CanaryVerdict.objects.filter(
-            Q(decision=CanaryVerdict.Decision.ROLLBACK, resolved_at__isnull=True)
-        ).select_related("service"),
         "recent_canaries": CanaryVerdict.objects.select_related("service")[:20],
     }
     return render(request, "budgets/changes.html", context)
