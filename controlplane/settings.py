@@ -31,7 +31,8 @@ if env_str("CONTROLPLANE_ENV", "development") not in {"development", "production
     raise ImproperlyConfigured("CONTROLPLANE_ENV must be 'development' or 'production'")
 
 if PRODUCTION:
-    _missing = [n for n in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL") if not env_str(n)]
+    _required = ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "CONTROLPLANE_SNAPSHOT_KEYS")
+    _missing = [n for n in _required if not env_str(n)]
     if _missing:
         raise ImproperlyConfigured(
             "Production mode (CONTROLPLANE_ENV=production) needs " + ", ".join(_missing)
