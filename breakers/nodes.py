@@ -49,13 +49,22 @@ class NodeState:
             try:
                 WorkerNode.objects.filter(name=self.name).update(
                     last_heartbeat=timezone.now(),
-                    in_flight=self.in_flight,
+                    in_flight=self.current_in_flight(),
                     delivered=self.delivered,
                 )
             except Exception:  # the database may blink; the next beat tries again
                 log.exception("heartbeat failed")
             finally:
                 connection.close()  # a beat every few seconds; holding a connection is worse
+
+    def current_in_flight(self) -> int:
+        """Calls running plus events queued in this process's delivery pool."""
+        from breakers import pool
+
+        current = pool._pool
+        if current is None or current.pid != self.pid:
+            return self.in_flight
+        return current.in_flight()
 
     def stop(self) -> None:
         self._stop.set()

@@ -78,6 +78,7 @@ class DeliveryAttempt(models.Model):
         BREAKER_OPEN = "breaker_open", "Not called: breaker open"
         DUPLICATE = "duplicate", "Not called: already delivered"
         NO_ROUTE = "no_route", "Not called: no route"
+        BULKHEAD_FULL = "bulkhead_full", "Not called: bulkhead full"
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="attempt_log")
     route = models.ForeignKey(
