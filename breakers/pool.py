@@ -106,20 +106,23 @@ class DeliveryPool:
         """Queues the calls (blocking while the pool is full) and hands over the outcomes that
         need no call (duplicates, no route, breaker open)."""
         self.node = node
+        rank = min((job.rank for job in jobs), default=RANK["LOW"])
         with self.cv:
             for o in ready_outcomes:
                 self.done.append((token, o))
+            # Back-pressure before the whole batch goes in, counting only what is as urgent as
+            # it: a CRITICAL batch never waits for LOW work to drain.
+            while self._queued(rank) >= self.size and not self.stopping:
+                self.cv.wait(0.2)
             for job in jobs:
-                while self._queued() >= self.size and not self.stopping:
-                    self.cv.wait(0.5)
                 job.seq = next(self.seq)
                 heapq.heappush(self.ready, (job.rank, job.seq, job))
                 POOL_QUEUED.labels(job.event.priority).inc()
-                self.cv.notify()
             self.cv.notify_all()
 
-    def _queued(self) -> int:
-        return len(self.ready) + sum(len(q) for q in self.waiting.values())
+    def _queued(self, rank: int = 99) -> int:
+        ready = sum(1 for r, _, _ in self.ready if r <= rank) if rank < 99 else len(self.ready)
+        return ready + sum(1 for q in self.waiting.values() for j in q if j.rank <= rank)
 
     def in_flight(self) -> int:
         return len(self.running) + self._queued()
@@ -163,7 +166,7 @@ class DeliveryPool:
     def _get_slot(self, job: Job) -> bool:
         route = job.route
         limit = route.max_concurrent_calls
-        if not limit:
+        if not limit or job.lease is not None:  # no bulkhead, or it got its slot while waiting
             return True
         try:
             job.lease = self.bulkhead.try_acquire(
@@ -230,8 +233,18 @@ class DeliveryPool:
 
     def _write_loop(self) -> None:
         interval = settings.DELIVERY_FLUSH_MS / 1000
+        said = time.monotonic()
         while True:
             time.sleep(interval)
+            if time.monotonic() - said > 5:
+                said = time.monotonic()
+                log.info(
+                    "delivery pool: %d running, %d ready, %d waiting for a bulkhead, %d to write",
+                    len(self.running),
+                    len(self.ready),
+                    sum(len(q) for q in self.waiting.values()),
+                    len(self.done),
+                )
             self._expire_deadlines()
             self._retry_waiting()
             with self.cv:
