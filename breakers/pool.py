@@ -21,7 +21,6 @@ import heapq
 import itertools
 import logging
 import os
-import random
 import threading
 import time
 from collections import defaultdict, deque
@@ -92,6 +91,7 @@ class DeliveryPool:
         self.threads = 0
         self.stragglers = 0
         self.running_by_route: dict[str, int] = defaultdict(int)
+        self.typical_s: dict[str, float] = {}  # route -> moving mean of its call durations
         self.stopping = False
         self.stopped = threading.Event()
         self.node = None
@@ -203,6 +203,8 @@ class DeliveryPool:
         result = traced_call(job)
         duration_ms = (time.monotonic() - started) * 1000
         IN_FLIGHT.labels(route.name).dec()
+        previous = self.typical_s.get(route.name, duration_ms / 1000)
+        self.typical_s[route.name] = 0.8 * previous + 0.2 * duration_ms / 1000
         self._release(job)
         with self.cv:
             self.running_by_route[route.name] -= 1
@@ -341,7 +343,7 @@ class DeliveryPool:
                 self.cv.notify_all()
             for job in expired:
                 BULKHEAD_REJECTED.labels(name).inc()
-                self._finish(job, deferred_by_bulkhead(job))
+                self._finish(job, deferred_by_bulkhead(job, self.typical_s.get(name, 0.0)))
 
     # --- shutdown ------------------------------------------------------------------------------
 
@@ -371,9 +373,13 @@ def traced_call(job: Job, *, own_deadline: bool = False) -> CallResult:
     return result
 
 
-def deferred_by_bulkhead(job: Job) -> Outcome:
+def deferred_by_bulkhead(job: Job, typical_s: float = 0.0) -> Outcome:
+    """Back when a slot is likely to be free: about one call of the route later, at least
+    BULKHEAD_DEFER_SECONDS. One delay for all deferred together, so they come back in one task
+    (per-event jitter would cost one broker message and one claim per event, and that churn
+    would slow every other route)."""
     now = timezone.now()
-    wait = settings.BULKHEAD_DEFER_SECONDS * (1 + random.random())  # spread the comeback
+    wait = min(max(settings.BULKHEAD_DEFER_SECONDS, round(typical_s, 1)), 30.0)
     return Outcome(
         job.event,
         job.route.pk,
