@@ -68,6 +68,9 @@ class WorkerNode(models.Model):
     started_at = models.DateTimeField(default=timezone.now)
     last_heartbeat = models.DateTimeField(default=timezone.now, db_index=True)
     in_flight = models.PositiveIntegerField(default=0)
+    in_flight_by_route = models.JSONField(
+        default=dict, blank=True, help_text="Calls running per route, as of the last heartbeat."
+    )
     delivered = models.PositiveBigIntegerField(default=0)
     stopped_at = models.DateTimeField(null=True, blank=True)
 
