@@ -127,8 +127,12 @@ def test_a_slow_route_does_not_hold_a_fast_one(operator, checkout, tmp_path):
             max_wait_ms=50,
         )
         make_route(other, operator, name="search-route", target=quick.url)
-        ingest("s-", 40)  # 40 at 2 s through 4 slots: 20 s of work for the slow route
-        ingest("q-", 300, service="search")
+        # Every batch carries both routes' events: 40 at 2 s through 4 slots is 20 s of work
+        # for the slow route, and none of it may hold the fast route's events beside it.
+        for k in range(4):
+            batch = [event_body(f"s-{k}-{i}") for i in range(10)]
+            batch += [event_body(f"q-{k}-{i}", service="search") for i in range(75)]
+            assert all(r.status == "accepted" for r in ingest_events(batch))
         log = tmp_path / "worker.log"
         with celery_worker(extra_env=FAST, log_path=log, pool="prefork", concurrency=2):
             assert wait_for(lambda: delivered("q-") == 300, 60), statuses()
