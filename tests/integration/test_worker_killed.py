@@ -50,7 +50,7 @@ def test_nothing_is_lost_when_a_worker_is_killed(operator, checkout, target, set
         first.wait()
     killed_at = finished()
     assert 0 < killed_at < TOTAL, "the kill should land mid-run"
-    assert target.peak > 1, "the kill should find many deliveries in flight"
+    assert target.peak > 2, "the kill should find many deliveries in flight"
 
     with celery_worker(
         extra_env=RECOVERY, pool="prefork", concurrency=2, log_path=tmp_path / "second.log"
