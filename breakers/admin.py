@@ -7,21 +7,11 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from breakers import control, routes
+from breakers import control, demo, routes
 from breakers.engine import BreakerConfig
 from breakers.forms import DYNAMIC_FIELDS, CircuitBreakerAdminForm, RouteForm
 from breakers.models import BreakerTransition, CircuitBreaker, DemoDownstream, Route, WorkerNode
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from controlplane.admin import ReadOnlyAdmin
 
 
 @admin.register(Route)
@@ -114,8 +104,6 @@ class CircuitBreakerAdmin(admin.ModelAdmin):
         current = CircuitBreaker.objects.get(pk=obj.pk)
         changed = set(form.changed_data)
         dynamic = {f: form.cleaned_data[f] for f in DYNAMIC_FIELDS if f in changed}
-        if "dynamic_field" in dynamic or "dynamic_query" in dynamic:
-            dynamic["dynamic_source"] = ""  # computed again from now on
         if "config" in changed or dynamic:
             config = form.cleaned_data["config"]
             # update_thresholds merges into the stored overrides; a key removed here goes
@@ -160,3 +148,16 @@ class WorkerNodeAdmin(ReadOnlyAdmin):
 @admin.register(DemoDownstream)
 class DemoDownstreamAdmin(admin.ModelAdmin):
     list_display = ["name", "failure_rate", "latency_ms", "traffic_per_tick"]
+    readonly_fields = ["name"]
+
+    # Downstreams come from seed_demo; a change goes through the audited verb the Demo page uses.
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        changes = {f: form.cleaned_data[f] for f in form.changed_data if f != "name"}
+        if changes:
+            demo.update_downstream(obj, actor=request.user, **changes)

@@ -20,21 +20,8 @@ class RouteSerializer(StrictModelSerializer):
 
     class Meta:
         model = Route
-        fields = [
-            "name",
-            "service",
-            "event_type",
-            "kind",
-            "target",
-            "secret",
-            "timeout_seconds",
-            "max_concurrent_calls",
-            "max_wait_ms",
-            "max_attempts",
-            "enabled",
-            "created_at",
-            "updated_at",
-        ]
+        # The writable fields are the one list the page form and the admin also use.
+        fields = [*routes.ROUTE_FIELDS, "secret", "created_at", "updated_at"]
         read_only_fields = ["secret", "created_at", "updated_at"]
 
     def validate(self, attrs):

@@ -38,12 +38,10 @@ TIMELINE_MIN_SPAN = timedelta(hours=1)  # a younger history is drawn over the la
 MAX_BANDS = 1000
 TRANSITIONS_SHOWN = 100
 STATE_CSS = {
-    "closed": "good",
-    "half_open": "warn",
-    "open": "bad",
-    "forced_open": "grey",
-    "forced_closed": "grey",
-    "disabled": "grey",
+    CircuitBreaker.State.CLOSED: "good",
+    CircuitBreaker.State.HALF_OPEN: "warn",
+    CircuitBreaker.State.OPEN: "bad",
+    **dict.fromkeys(CircuitBreaker.Forced.values, "grey"),
 }
 NO_STATS = {"calls": 0, "failures": 0, "rejected": 0, "failure_rate": 0.0}
 MODE_LABELS = dict(MODES)

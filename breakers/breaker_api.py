@@ -138,8 +138,6 @@ class BreakerDetailView(APIView):
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)
         changes = data.pop("config", {})
-        if "dynamic_field" in data or "dynamic_query" in data:
-            data["dynamic_source"] = ""  # computed again from now on
         try:
             breaker = control.update_thresholds(breaker, changes, actor=request.user, dynamic=data)
         except ValueError as exc:

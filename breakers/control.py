@@ -13,7 +13,8 @@ from breakers.engine import BreakerConfig
 from breakers.models import CircuitBreaker
 from controlplane import audit
 
-MODES = {"forced_open", "forced_closed", "disabled", "automatic"}
+MODES = {*CircuitBreaker.Forced.values, "automatic"}
+DYNAMIC_SOURCE_INPUTS = ("dynamic_field", "dynamic_query")
 
 
 def force_breaker(breaker: CircuitBreaker, mode: str, *, actor: Any, reason: str) -> CircuitBreaker:
@@ -45,7 +46,13 @@ def update_thresholds(
     actor: Any,
     dynamic: dict[str, Any] | None = None,
 ) -> CircuitBreaker:
-    """Validates the merged config with the engine's own rules (ValueError naming the field)."""
+    """Validates the merged config with the engine's own rules (ValueError naming the field).
+    `dynamic`: dynamic_field, dynamic_k, dynamic_window_s, dynamic_query. Changing the field
+    or the query clears dynamic_source, so the value is computed again from the new inputs
+    (a pushed value stops the computation until then)."""
+    unknown = sorted(set(dynamic or {}) - set(DYNAMIC_SETTINGS))
+    if unknown:
+        raise ValueError(f"{unknown[0]}: not a dynamic threshold setting")
     with transaction.atomic():
         row = CircuitBreaker.objects.select_for_update().get(pk=breaker.pk)
         merged = {**(row.config or {}), **changes}
@@ -54,9 +61,12 @@ def update_thresholds(
         row.config = {k: v for k, v in config.to_dict().items() if k in merged}
         fields = ["config", "updated_at"]
         for name, value in (dynamic or {}).items():
+            if name in DYNAMIC_SOURCE_INPUTS and value != getattr(row, name):
+                row.dynamic_source = ""
+                fields.append("dynamic_source")
             setattr(row, name, value)
             fields.append(name)
-        row.save(update_fields=fields)
+        row.save(update_fields=sorted(set(fields)))
         audit.record(
             actor,
             "breaker.thresholds",
@@ -65,6 +75,9 @@ def update_thresholds(
             after={"config": row.config, "dynamic_field": row.dynamic_field},
         )
     return row
+
+
+DYNAMIC_SETTINGS = ("dynamic_field", "dynamic_k", "dynamic_window_s", "dynamic_query")
 
 
 def set_dynamic_value(

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import random
 import uuid
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 
 from breakers.models import DemoDownstream, Route
 from breakers.routes import create_route
+from controlplane import audit
 from controlplane.models import Service
 from replay.ingest import ingest_events
 
@@ -26,6 +30,60 @@ DEMO_TYPES = {
     "notifications": ["email.requested", "push.requested"],
 }
 PRIORITIES = ["CRITICAL", "HIGH", "MEDIUM", "MEDIUM", "LOW"]
+DOWNSTREAM_FIELDS = ["failure_rate", "latency_ms", "traffic_per_tick"]
+# Bounds: the pretend downstream sleeps in a web thread (past 10 s it only ties up gunicorn; the
+# demo routes time out at 2 s), and every tick's events are ingested by one beat task.
+LIMITS = {"failure_rate": (0.0, 1.0), "latency_ms": (0, 10_000), "traffic_per_tick": (0, 1_000)}
+
+
+def validate_downstream_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """The changes, type-checked and within LIMITS; ValidationError naming each bad field."""
+    errors: dict[str, str] = {}
+    clean: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name not in LIMITS:
+            errors[name] = "Unknown field."
+            continue
+        low, high = LIMITS[name]
+        kind = float if isinstance(low, float) else int
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            errors[name] = "A number is required."
+        elif kind is int and value != int(value):
+            errors[name] = "A whole number is required."
+        elif not low <= value <= high:
+            errors[name] = f"Between {low:g} and {high:g}."
+        else:
+            clean[name] = kind(value)
+    if errors:
+        raise ValidationError(errors)
+    return clean
+
+
+def create_downstream(name: str, *, actor: Any) -> DemoDownstream:
+    """The pretend downstream `name` with its defaults, audited when it is new."""
+    with transaction.atomic():
+        obj, created = DemoDownstream.objects.get_or_create(name=name)
+        if created:
+            after = audit.snapshot(obj, ["name", *DOWNSTREAM_FIELDS])
+            audit.record(actor, "demo_downstream.create", obj, after=after)
+    return obj
+
+
+def update_downstream(downstream: DemoDownstream, *, actor: Any, **changes: Any) -> DemoDownstream:
+    """Change how a demo downstream answers (failure rate, latency) and how much demo traffic
+    is sent: this changes what the workers do, so it is audited, in the change's transaction.
+    Every door (the Demo page, the admin) calls this."""
+    clean = validate_downstream_changes(changes)
+    with transaction.atomic():
+        obj = DemoDownstream.objects.select_for_update().get(pk=downstream.pk)
+        before = audit.snapshot(obj, DOWNSTREAM_FIELDS)
+        for name, value in clean.items():
+            setattr(obj, name, value)
+        after = audit.snapshot(obj, DOWNSTREAM_FIELDS)
+        if after != before:
+            obj.save(update_fields=list(clean))
+            audit.record(actor, "demo_downstream.update", obj, before=before, after=after)
+    return obj
 
 
 def seed(admin) -> None:
@@ -34,7 +92,7 @@ def seed(admin) -> None:
         if service is None or Route.objects.filter(name=name).exists():
             continue
         if downstream:
-            DemoDownstream.objects.get_or_create(name=downstream)
+            create_downstream(downstream, actor=admin)
             fields = {
                 "kind": "webhook",
                 "target": f"{settings.DEMO_DOWNSTREAM_URL}/demo/downstream/{downstream}",

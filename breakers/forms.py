@@ -4,35 +4,26 @@ error it raises ("field: message") is put on the field it names."""
 
 from __future__ import annotations
 
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from django import forms
 
-from breakers import routes
-from breakers.engine import BreakerConfig, WindowType
+from breakers import control, routes
+from breakers.engine import BreakerConfig, HalfOpenPolicy, Outcome, WindowType
 from breakers.models import CircuitBreaker, Route
 
 MODES = [
-    ("forced_open", "Force open"),
-    ("forced_closed", "Force closed"),
-    ("disabled", "Disable"),
+    (CircuitBreaker.Forced.FORCED_OPEN, "Force open"),
+    (CircuitBreaker.Forced.FORCED_CLOSED, "Force closed"),
+    (CircuitBreaker.Forced.DISABLED, "Disable"),
     ("automatic", "Back to automatic"),
 ]
 
-CONFIG_FIELDS = [
-    "consecutive_failures",
-    "failure_rate_threshold",
-    "slow_call_rate_threshold",
-    "slow_call_duration_s",
-    "window_type",
-    "window_size",
-    "minimum_calls",
-    "open_wait_s",
-    "max_open_wait_s",
-    "half_open_max_probes",
-    "half_open_success_threshold",
-]
-DYNAMIC_FIELDS = ["dynamic_field", "dynamic_k", "dynamic_window_s", "dynamic_query"]
+# Every BreakerConfig setting, in its declared order: the page edits what the API's `config`
+# and the admin's JSON accept (tests/breakers/test_half_open_policy_doors.py).
+CONFIG_FIELDS = [f.name for f in dataclass_fields(BreakerConfig)]
+DYNAMIC_FIELDS = list(control.DYNAMIC_SETTINGS)
 
 
 def add_engine_error(form: forms.Form, exc: ValueError, default_field: str | None = None) -> None:
@@ -100,11 +91,21 @@ class ThresholdsForm(forms.Form):
         max_value=10_000,
         help_text="Rates are judged from this many calls; at most the size of a count window.",
     )
+    failure_outcomes = forms.MultipleChoiceField(
+        choices=[(o.value, o.value) for o in Outcome if o is not Outcome.SUCCESS],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Outcomes that count as failures.",
+    )
     open_wait_s = forms.FloatField(
         label="Open wait (s)",
         min_value=0.001,
         max_value=3600,
         help_text="Seconds of the first OPEN period.",
+    )
+    open_wait_multiplier = forms.FloatField(
+        min_value=1,
+        max_value=100,
+        help_text="Each failed probe multiplies the next OPEN period by this.",
     )
     max_open_wait_s = forms.FloatField(
         label="Max open wait (s)",
@@ -112,17 +113,52 @@ class ThresholdsForm(forms.Form):
         max_value=86_400,
         help_text="Cap of the backed-off OPEN period.",
     )
+    half_open_policy = forms.ChoiceField(
+        label="Half-open policy",
+        choices=[
+            (HalfOpenPolicy.FIRST_FAILURE.value, "first failure re-opens (probes)"),
+            (
+                HalfOpenPolicy.FAILURE_RATE.value,
+                "failure rate of permitted calls (Resilience4j)",
+            ),
+        ],
+        help_text="How HALF_OPEN decides; see docs/breakers.md.",
+    )
     half_open_max_probes = forms.IntegerField(
         label="Half-open max probes",
         min_value=1,
         max_value=1000,
-        help_text="Probes in flight at once, cluster-wide.",
+        help_text="first failure: probes in flight at once, cluster-wide.",
     )
     half_open_success_threshold = forms.IntegerField(
         label="Half-open success threshold",
         min_value=1,
         max_value=1000,
-        help_text="Successful probes that close it.",
+        help_text="first failure: successful probes that close it.",
+    )
+    half_open_probe_interval_s = forms.FloatField(
+        label="Half-open probe interval (s)",
+        min_value=0,
+        max_value=3600,
+        help_text="Minimum spacing of probe starts, cluster-wide.",
+    )
+    probe_lease_s = forms.FloatField(
+        label="Probe lease (s)",
+        min_value=0.001,
+        max_value=3600,
+        help_text="A probe never recorded frees its slot after this.",
+    )
+    half_open_permitted_calls = forms.IntegerField(
+        label="Half-open permitted calls",
+        min_value=1,
+        max_value=10_000,
+        help_text="failure rate: calls let through in total, judged together once done.",
+    )
+    half_open_max_wait_s = forms.FloatField(
+        label="Half-open max wait (s)",
+        min_value=0,
+        max_value=86_400,
+        help_text="HALF_OPEN longer than this re-opens; 0: no limit.",
     )
     dynamic_field = forms.ChoiceField(
         choices=CircuitBreaker.Dynamic.choices,
@@ -149,6 +185,9 @@ class ThresholdsForm(forms.Form):
             **{name: getattr(breaker, name) for name in DYNAMIC_FIELDS},
         }
 
+    def clean_failure_outcomes(self) -> list[str]:
+        return sorted(self.cleaned_data["failure_outcomes"])  # as BreakerConfig.to_dict() has it
+
     def changes(self, breaker: CircuitBreaker) -> tuple[dict[str, Any], dict[str, Any]]:
         """(config changes, dynamic-setting changes) against the breaker's stored values:
         a field left as it was is not sent, so it does not become an override."""
@@ -156,8 +195,6 @@ class ThresholdsForm(forms.Form):
         data = self.cleaned_data
         config = {n: data[n] for n in CONFIG_FIELDS if data[n] != current[n]}
         dynamic = {n: data[n] for n in DYNAMIC_FIELDS if data[n] != current[n]}
-        if "dynamic_field" in dynamic or "dynamic_query" in dynamic:
-            dynamic["dynamic_source"] = ""  # computed again from now on (as the API does)
         return config, dynamic
 
 

@@ -19,21 +19,23 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Max
 
-from breakers.engine import OPERATOR_STATES, Breaker, BreakerConfig, State, Transition
+from breakers.engine import (
+    OPERATOR_STATES,
+    Breaker,
+    BreakerConfig,
+    InProcessStore,
+    State,
+    Transition,
+)
 from breakers.models import BreakerTransition, CircuitBreaker
-from breakers.stores import InProcessStore
 from breakers.telemetry import observe_transition
 
 log = logging.getLogger(__name__)
-FORCED = {
-    "forced_open": State.FORCED_OPEN,
-    "forced_closed": State.FORCED_CLOSED,
-    "disabled": State.DISABLED,
-}
+FORCED = {state.slug: state for state in OPERATOR_STATES}  # forced_state value -> engine state
 
 
 def db_state(state: State) -> str:
-    return state.value.lower()
+    return CircuitBreaker.State(state.slug)
 
 
 def effective_config(row: CircuitBreaker) -> BreakerConfig:
@@ -50,7 +52,7 @@ class Guard:
     def __init__(self) -> None:
         self.pid = os.getpid()
         if settings.REDIS_URL:
-            from breakers.redis_store import RedisStore
+            from breakers.engine.redis_store import RedisStore
 
             self.store = RedisStore(settings.REDIS_URL)
         else:

@@ -9,7 +9,6 @@ any other exception = retry.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import hmac
 import importlib
@@ -20,12 +19,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import urllib3
 from django.conf import settings
 
 from breakers.models import Route
+from controlplane import egress
 
 
 class PermanentError(Exception):
@@ -46,12 +45,9 @@ class CallResult:
 # --- allow-lists (checked when a route is saved and again at call time) -------------------------
 
 
-def webhook_host_allowed(url: str) -> bool:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return False
-    host = parts.hostname.lower()
-    return any(fnmatch.fnmatchcase(host, p.lower()) for p in settings.WEBHOOK_ALLOWED_HOSTS)
+def webhook_host_allowed(url: str, *, resolve: bool = False) -> bool:
+    """One rule for every outbound URL: see controlplane/egress.py (the pool checks again)."""
+    return egress.url_allowed(url, resolve=resolve)
 
 
 def python_handler_allowed(path: str) -> bool:
@@ -103,7 +99,7 @@ def _http() -> urllib3.PoolManager:
     if _pool is None or _pool_pid != os.getpid():
         # One kept-alive connection per call in flight, or the pool would open and drop one per
         # call beyond maxsize.
-        _pool = urllib3.PoolManager(
+        _pool = egress.PoolManager(
             num_pools=50, maxsize=settings.DELIVERY_CONCURRENCY, block=False, retries=False
         )
         _pool_pid = os.getpid()

@@ -7,6 +7,8 @@ import secrets
 from django.db import models
 from django.utils import timezone
 
+from breakers.engine import OPERATOR_STATES
+from breakers.engine import State as EngineState
 from controlplane.models import Service
 
 
@@ -99,15 +101,25 @@ class DemoDownstream(models.Model):
         return self.name
 
 
+def _choices(states: list[EngineState]) -> list[tuple[str, tuple[str, str]]]:
+    return [(s.name, (s.slug, s.slug.replace("_", " ").capitalize())) for s in states]
+
+
+# The engine's states as stored (`State.slug`): the one vocabulary of breaker states for the
+# models, pages, metrics and admin. Generated, so it cannot drift from breakers.engine.State.
+BreakerState = models.TextChoices("BreakerState", _choices(list(EngineState)))
+ForcedState = models.TextChoices(
+    "ForcedState", _choices([s for s in EngineState if s in OPERATOR_STATES])
+)
+
+
 class CircuitBreaker(models.Model):
     """The breaker guarding one route (it takes the route's name): thresholds as a
     BreakerConfig dict, the operator's override, a dynamic threshold, and the state as workers
     last reported it. Workers re-read this row within seconds of a change."""
 
-    class Forced(models.TextChoices):
-        FORCED_OPEN = "forced_open", "Forced open"
-        FORCED_CLOSED = "forced_closed", "Forced closed"
-        DISABLED = "disabled", "Disabled"
+    State = BreakerState
+    Forced = ForcedState  # the states an operator may force
 
     class Dynamic(models.TextChoices):
         NONE = "", "None"
@@ -132,7 +144,7 @@ class CircuitBreaker(models.Model):
     dynamic_source = models.CharField(max_length=20, blank=True)
     dynamic_computed_at = models.DateTimeField(null=True, blank=True)
 
-    state = models.CharField(max_length=16, default="closed")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.CLOSED)
     state_changed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 

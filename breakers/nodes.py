@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
 from breakers.models import WorkerNode
@@ -111,11 +112,16 @@ def unhealthy_after() -> timedelta:
 
 def dead_node_names() -> list[str]:
     """Nodes that stopped heartbeating without saying goodbye (or said it: a stopped node
-    holds nothing either)."""
-    cutoff = timezone.now() - unhealthy_after()
+    holds nothing either). Only those that could still hold an unexpired claim: an older
+    node's claims have expired anyway, and the list stays short however many nodes ever ran."""
+    now = timezone.now()
+    cutoff = now - unhealthy_after()
+    recent = now - unhealthy_after() - timedelta(seconds=settings.CLAIM_SECONDS)
     return list(
-        WorkerNode.objects.filter(last_heartbeat__lt=cutoff).values_list("name", flat=True)
-    ) + list(WorkerNode.objects.filter(stopped_at__isnull=False).values_list("name", flat=True))
+        WorkerNode.objects.filter(last_heartbeat__gte=recent)
+        .filter(Q(last_heartbeat__lt=cutoff) | Q(stopped_at__isnull=False))
+        .values_list("name", flat=True)
+    )
 
 
 def forget_current_node() -> None:

@@ -16,7 +16,7 @@ from breakers.telemetry import DELIVERY_SECONDS, INGEST_TO_DELIVERED_SECONDS, OU
 from budgets.ledger import record_outcomes
 from replay import idempotency
 from replay.enqueue import enqueue_dispatch
-from replay.log import Outcome, apply_outcomes
+from replay.log import Outcome, Released, apply_outcomes, next_of_keys, release_claim
 from replay.models import DeliveryAttempt, Event
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,28 @@ def on_attempt(breaker, permit, result, duration_ms: float) -> None:
 
 
 def record(outcomes: list[Outcome], *, token: str, node) -> list[Outcome]:
-    """After each batch: everything durable, then what follows from it."""
-    applied = apply_outcomes(outcomes, token=token, node=node.name)
+    """After each batch: everything durable, then what follows from it.
+
+    The outcomes and their SLI ledger counts commit together or not at all: a worker killed
+    (or a database error) between the two would otherwise lose the counts for good, and a gate
+    would allow what it should deny. If the transaction fails, these events (only these: others
+    of the same claim may still be in flight) are given back, delivered again (at least once)
+    and counted then, and the error is raised for the caller to log."""
+    try:
+        with transaction.atomic():
+            applied = apply_outcomes(outcomes, token=token, node=node.name)
+            _release_keys(
+                {
+                    (o.event.service_id, o.event.ordering_key)
+                    for o in applied
+                    if o.event.ordering_key and o.status in (S.DELIVERED, S.DEAD)
+                }
+            )
+            _feed_ledger(applied)  # last: its bucket rows are the hot ones, locked until commit
+    except Exception:
+        log.exception("could not record the outcomes of %d events; giving them back", len(outcomes))
+        _give_back(token, [o.event.pk for o in outcomes])
+        raise
     delivered_pairs = [
         (o.route_id, o.event.pk)
         for o in applied
@@ -59,7 +79,6 @@ def record(outcomes: list[Outcome], *, token: str, node) -> list[Outcome]:
     idempotency.settle(delivered_pairs, released_pairs)
     _schedule_again(applied)
     _observe(applied)
-    _feed_ledger(applied)
     node.delivered += len(delivered_pairs)
     return applied
 
@@ -73,6 +92,17 @@ def _schedule_again(applied: list[Outcome]) -> None:
             by_delay[round(delay, 2)].append((o.event.pk, o.event.priority))
     for delay, events in by_delay.items():
         transaction.on_commit(partial(enqueue_dispatch, events, countdown=delay))
+
+
+def _release_keys(keys: set[tuple[int, str]]) -> None:
+    """A keyed event reached a final state (delivered or dead): the next event of its key is
+    enqueued as soon as this commits, not left for the relay."""
+    now = timezone.now()
+    by_delay: dict[float, list[tuple[int, str]]] = defaultdict(list)
+    for pk, priority, due in next_of_keys(keys):
+        by_delay[round(max((due - now).total_seconds(), 0.0), 2)].append((pk, priority))
+    for delay, events in by_delay.items():
+        transaction.on_commit(partial(enqueue_dispatch, events, countdown=delay or None))
 
 
 def _feed_ledger(applied: list[Outcome]) -> None:
@@ -89,12 +119,29 @@ def _feed_ledger(applied: list[Outcome]) -> None:
             final.append((o.event.service_id, now, True, max(latency_ms, 0.0)))
         elif o.status == S.DEAD:
             final.append((o.event.service_id, now, False, o.duration_ms))
-    if not final:
-        return
+    if final:
+        record_outcomes(final)  # an error here rolls the outcomes back with it
+
+
+def _give_back(token: str, pks: list[int]) -> None:
+    """Best effort: if the database is down this fails too, and the claim expires instead."""
     try:
-        record_outcomes(final)
-    except Exception:  # the outcome itself is committed; losing SLI counts is logged, not fatal
-        log.exception("could not record %d outcomes in the SLI ledger", len(final))
+        with transaction.atomic():
+            settle_released(release_claim(token, pks, reason="outcome not recorded"))
+    except Exception:
+        log.exception("could not give back claim %s; it is released when it expires", token)
+
+
+def settle_released(released: Released) -> None:
+    """What follows from given-back claims, inside their transaction: the events due again
+    are enqueued after commit (not left for the relay's grace), and the ones that became dead
+    letters (redelivery cap) are final outcomes, so they count as bad in the SLI ledger."""
+    if released.dead_services:
+        now = timezone.now()
+        record_outcomes([(service_id, now, False, 0.0) for service_id in released.dead_services])
+    if released.pending:
+        transaction.on_commit(partial(enqueue_dispatch, released.pending))
+    _release_keys(released.dead_keys)
 
 
 def _observe(applied: list[Outcome]) -> None:

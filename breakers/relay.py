@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from breakers.nodes import dead_node_names
+from breakers.outcomes import settle_released
 from replay.enqueue import enqueue_dispatch
 from replay.log import due_for_relay, release_lost_claims
 
@@ -23,7 +24,12 @@ class SweepResult:
 
 
 def sweep() -> SweepResult:
-    released, dead = release_lost_claims(dead_node_names())
+    """Lost claims first: their events are enqueued at once (a dead node's events are moving
+    again one sweep after it is declared dead), then the overdue ones."""
+    with transaction.atomic():
+        lost = release_lost_claims(dead_node_names())
+        settle_released(lost)  # dead letters counted in the ledger in the same transaction
+    released, dead = len(lost.pending), len(lost.dead_services)
     due = due_for_relay()
     if due:
         transaction.on_commit(lambda: enqueue_dispatch(due))

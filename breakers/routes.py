@@ -6,9 +6,9 @@ from typing import Any
 
 from django.db import transaction
 
-from breakers.handlers import python_handler_allowed, webhook_host_allowed
+from breakers.handlers import python_handler_allowed
 from breakers.models import CircuitBreaker, Route
-from controlplane import audit
+from controlplane import audit, egress
 
 ROUTE_FIELDS = [
     "service",
@@ -27,10 +27,10 @@ ROUTE_FIELDS = [
 
 def target_error(kind: str, target: str) -> str | None:
     """Why a target may not be used, or None. Both allow-lists come from settings only."""
-    if kind == Route.Kind.WEBHOOK and not webhook_host_allowed(target):
+    if kind == Route.Kind.WEBHOOK and (reason := egress.refusal(target, resolve=True)):
         return (
-            "Webhook targets must be http(s) URLs whose host is in "
-            "CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS."
+            "Webhook targets must be http(s) URLs whose host and port are in "
+            f"CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS ({reason})."
         )
     if kind == Route.Kind.PYTHON and not python_handler_allowed(target):
         return "Python handlers must be listed in CONTROLPLANE_PYTHON_HANDLERS."

@@ -5,6 +5,8 @@ from __future__ import annotations
 from opentelemetry import trace
 from prometheus_client import Counter, Gauge, Histogram
 
+from breakers.engine import State
+
 tracer = trace.get_tracer("controlplane.dispatch")
 
 DELIVERY_SECONDS = Histogram(
@@ -85,13 +87,14 @@ def delivery_attributes(event, route_name: str, attempt: int) -> dict:
 
 # --- breakers (layer 5) ------------------------------------------------------------------------
 
+# Numbered for the gauge (part of the metric's contract: dashboards map the numbers back).
 STATE_VALUES = {
-    "closed": 0,
-    "half_open": 1,
-    "open": 2,
-    "forced_open": 3,
-    "forced_closed": 4,
-    "disabled": 5,
+    State.CLOSED.slug: 0,
+    State.HALF_OPEN.slug: 1,
+    State.OPEN.slug: 2,
+    State.FORCED_OPEN.slug: 3,
+    State.FORCED_CLOSED.slug: 4,
+    State.DISABLED.slug: 5,
 }
 BREAKER_STATE = Gauge(
     "controlplane_breaker_state",
@@ -112,10 +115,10 @@ BREAKER_REJECTED = Counter(
 
 
 def observe_transition(t, *, local: bool) -> None:
-    BREAKER_STATE.labels(t.name).set(STATE_VALUES.get(t.to_state.value.lower(), -1))
+    BREAKER_STATE.labels(t.name).set(STATE_VALUES.get(t.to_state.slug, -1))
     if not local:
         return
-    BREAKER_TRANSITIONS.labels(t.name, t.from_state.value.lower(), t.to_state.value.lower()).inc()
+    BREAKER_TRANSITIONS.labels(t.name, t.from_state.slug, t.to_state.slug).inc()
     attributes = {
         "circuit.breaker.name": t.name,
         "state.from": t.from_state.value,

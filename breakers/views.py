@@ -8,12 +8,15 @@ import time
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from breakers import demo as demo_service
 from breakers import routes
 from breakers.forms import RouteForm
 from breakers.models import DemoDownstream, Route, WorkerNode
@@ -98,16 +101,22 @@ def demo(request: HttpRequest) -> HttpResponse:
         require_role(request, Role.OPERATOR)
         downstream = get_object_or_404(DemoDownstream, name=request.POST.get("name", ""))
         form = DemoForm(request.POST, instance=downstream)
-        if form.is_valid():
-            form.save()
+        try:
+            if not form.is_valid():
+                raise ValidationError(form.errors)
+            demo_service.update_downstream(
+                downstream, actor=request.user, **{f: form.cleaned_data[f] for f in form.fields}
+            )
             messages.success(request, f"{downstream.name} updated.")
-        else:
-            messages.error(request, f"{downstream.name}: {form.errors.as_text()}")
+        except ValidationError as exc:
+            named = [f"{field}: {' '.join(errs)}" for field, errs in exc.message_dict.items()]
+            messages.error(request, f"{downstream.name}: {'; '.join(named)}")
         return redirect("breakers:demo")
     rows = [(d, DemoForm(instance=d)) for d in DemoDownstream.objects.all()]
     return render(request, "breakers/demo.html", {"rows": rows})
 
 
+@login_not_required  # a webhook target, called by workers
 @csrf_exempt
 @require_POST
 def demo_downstream(request: HttpRequest, name: str) -> JsonResponse:

@@ -9,27 +9,24 @@ Celery task enqueued after commit, never from the request or the evaluation itse
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 
 import urllib3
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from budgets import conf
 from budgets.burn import AlertRule, AlertState, alert_rules, evaluate_alerts
 from budgets.ledger import read_counts
 from budgets.maths import InvalidInput
 from budgets.models import SLO, AlertEvent, BudgetAlertHook
 from budgets.status import recent_span, slo_end, span_burn_rate
 from budgets.windows import window_length
-from controlplane import audit
+from controlplane import audit, egress
 from controlplane.models import Service
 
 
@@ -63,14 +60,52 @@ def rule_states(slos: list[SLO], now: datetime) -> dict[int, list[AlertState]]:
     return out
 
 
-def evaluate_all(now: datetime | None = None, slos: list[SLO] | None = None) -> list[Transition]:
+def evaluate(
+    *,
+    service: Service | None = None,
+    slos: list[SLO] | None = None,
+    actor: Any = "beat",
+    now: datetime | None = None,
+) -> list[Transition]:
+    """The one entry point of alert evaluation, for every door: beat (every minute), the API
+    (`POST /api/v1/alerts/evaluate`), `manage.py evaluate_alerts` and a push of an SLO's
+    external counts. The SLOs given, or those of `service`, or every SLO."""
+    if slos is None:
+        slos = slos_to_evaluate(service)
+    return evaluate_all(now, slos, actor=actor)
+
+
+def slos_to_evaluate(service: Service | None = None) -> list[SLO]:
+    """Every SLO, or those of `service`."""
+    qs = SLO.objects.select_related("service").order_by("pk")
+    return list(qs.filter(service=service) if service is not None else qs)
+
+
+def summary(transitions: list[Transition]) -> dict[str, Any]:
+    """What an evaluation changed, as the API and the command report it."""
+    return {
+        state: [
+            {"id": t.alert.pk, "slo": t.alert.slo_id, "rule": t.alert.rule}
+            for t in transitions
+            if t.state == state
+        ]
+        for state in ("firing", "resolved")
+    }
+
+
+def evaluate_all(
+    now: datetime | None = None, slos: list[SLO] | None = None, *, actor: Any = "beat"
+) -> list[Transition]:
     """Evaluate the burn-rate rules of every SLO and record what started or stopped firing.
 
-    Reads the ledger once for all SLOs and windows. Webhooks are enqueued after commit.
+    Reads the ledger once for all SLOs and windows. Each transition is audited (as `actor`)
+    in the transaction that records it; webhooks are enqueued after commit.
     """
     now = now or timezone.now()
     if slos is None:
         slos = list(SLO.objects.select_related("service"))
+    if not slos:
+        return []
     firing: dict[tuple[int, str], AlertState] = {}
     for slo_id, states in rule_states(slos, now).items():
         for state in states:
@@ -78,6 +113,10 @@ def evaluate_all(now: datetime | None = None, slos: list[SLO] | None = None) -> 
                 firing[(slo_id, state.rule.name)] = state
     transitions: list[Transition] = []
     with transaction.atomic():
+        # On demand and beat may evaluate the same SLOs at once: the SLO rows, locked in pk
+        # order, make the second wait and then see the first's open alerts (no duplicate
+        # firing, no IntegrityError from one_open_alert_per_rule).
+        list(SLO.objects.select_for_update().filter(pk__in=[s.pk for s in slos]).order_by("pk"))
         open_alerts = {
             (a.slo_id, a.rule): a
             for a in AlertEvent.objects.select_for_update().filter(
@@ -105,9 +144,17 @@ def evaluate_all(now: datetime | None = None, slos: list[SLO] | None = None) -> 
                 fired_at=now,
             )
             transitions.append(Transition(alert, "firing"))
+        for t in transitions:
+            audit.record(actor, f"alert.{t.state}", t.alert, after=alert_snapshot(t.alert))
         if transitions:
             _enqueue_notifications(transitions)
     return transitions
+
+
+def alert_snapshot(alert: AlertEvent) -> dict[str, Any]:
+    return audit.snapshot(
+        alert, ["slo", "rule", "severity", "long_burn_rate", "short_burn_rate", "resolved_at"]
+    )
 
 
 def _enqueue_notifications(transitions: list[Transition]) -> None:
@@ -128,22 +175,10 @@ def _enqueue_notifications(transitions: list[Transition]) -> None:
 # --------------------------------------------------------------------------- hooks
 
 
-def host_allowed(url: str) -> bool:
-    """The URL is http(s) and its host matches a pattern in settings.WEBHOOK_ALLOWED_HOSTS."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return False
-    host = parts.hostname.lower()
-    return any(fnmatch.fnmatchcase(host, p.lower()) for p in settings.WEBHOOK_ALLOWED_HOSTS)
-
-
 def add_hook(service: Service, url: str, *, actor: Any) -> BudgetAlertHook:
-    if not host_allowed(url):
-        raise InvalidInput(
-            "url",
-            "host is not allowed: an http(s) URL whose host is in "
-            "CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS is required",
-        )
+    reason = egress.refusal(url, resolve=True)
+    if reason:
+        raise InvalidInput("url", f"not allowed: {reason}")
     if BudgetAlertHook.objects.filter(service=service, url=url).exists():
         raise InvalidInput("url", "this service already has that hook")
     with transaction.atomic():
@@ -194,12 +229,13 @@ def send(alert_id: int, hook_id: int, state: str) -> str:
     alert = AlertEvent.objects.filter(pk=alert_id).select_related("slo__service").first()
     if hook is None or alert is None:
         return "gone"
-    if not host_allowed(hook.url):
-        outcome = "refused: host not in CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS"
+    refused = egress.refusal(hook.url)  # the one outbound URL rule, shared with webhook routes
+    if refused:
+        outcome = f"refused: {refused}"
         _note(hook, outcome)
         return outcome
     body = json.dumps(payload(alert, state)).encode()
-    timeout = urllib3.Timeout(total=conf.get("BUDGETS_WEBHOOK_TIMEOUT_SECONDS"))
+    timeout = urllib3.Timeout(total=settings.BUDGETS_WEBHOOK_TIMEOUT_SECONDS)
     try:
         response = _pool().request(
             "POST",
@@ -210,6 +246,10 @@ def send(alert_id: int, hook_id: int, state: str) -> str:
             redirect=False,
             retries=False,
         )
+    except egress.EgressRefused as exc:  # the name resolved somewhere the allow-list forbids
+        outcome = f"refused: {exc}"
+        _note(hook, outcome)
+        return outcome
     except urllib3.exceptions.HTTPError as exc:
         _note(hook, f"error: {exc.__class__.__name__}")
         raise DeliveryFailed(str(exc)) from exc
@@ -226,7 +266,7 @@ _POOL: urllib3.PoolManager | None = None
 def _pool() -> urllib3.PoolManager:
     global _POOL
     if _POOL is None:
-        _POOL = urllib3.PoolManager(num_pools=20)
+        _POOL = egress.PoolManager(num_pools=20)  # checks the resolved address at connect
     return _POOL
 
 

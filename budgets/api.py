@@ -69,7 +69,7 @@ class SloSerializer(StrictModelSerializer):
     latency_threshold_ms = serializers.FloatField(
         required=False, allow_null=True, min_value=0.001, max_value=1e9
     )
-    window = serializers.CharField(max_length=20)
+    window = serializers.CharField(max_length=100)
 
     class Meta:
         model = SLO
@@ -181,6 +181,48 @@ class ExternalEventsSerializer(StrictSerializer):
     counts = CountSerializer(many=True, allow_empty=False, max_length=10_000)
 
 
+class AlertChangeSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The AlertEvent.")
+    slo = serializers.IntegerField()
+    rule = serializers.CharField()
+
+
+class AlertChangesSerializer(serializers.Serializer):
+    firing = AlertChangeSerializer(many=True, help_text="Alerts this evaluation opened.")
+    resolved = AlertChangeSerializer(many=True, help_text="Alerts this evaluation resolved.")
+
+
+class EvaluateAlertsSerializer(StrictSerializer):
+    service = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=Service.objects.all(),
+        required=False,
+        help_text="Only this service's SLOs (default: every SLO).",
+    )
+
+
+class EvaluateAlertsResultSerializer(AlertChangesSerializer):
+    evaluated = serializers.IntegerField(help_text="How many SLOs were evaluated.")
+
+
+class EvaluateAlertsView(APIView):
+    """Evaluate the burn-rate alerts now (as beat does every minute), for every SLO or one
+    service's, and answer what started or stopped firing. Hooks are notified as from beat."""
+
+    write_role = Role.OPERATOR
+
+    @extend_schema(
+        request=EvaluateAlertsSerializer, responses={200: EvaluateAlertsResultSerializer}
+    )
+    def post(self, request):
+        body = EvaluateAlertsSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        service = body.validated_data.get("service")
+        slo_list = alerts.slos_to_evaluate(service)
+        transitions = alerts.evaluate(slos=slo_list, actor=request.user)
+        return Response({"evaluated": len(slo_list), **alerts.summary(transitions)})
+
+
 class ExternalEventsView(APIView):
     """Push good/total counts of an ``external`` SLO, per minute bucket and source.
 
@@ -200,6 +242,7 @@ class ExternalEventsView(APIView):
                     "accepted": serializers.IntegerField(),
                     "replaced": serializers.IntegerField(),
                     "unchanged": serializers.IntegerField(),
+                    "alerts": AlertChangesSerializer(),
                 },
             )
         },
@@ -210,11 +253,14 @@ class ExternalEventsView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         counts = [(c["bucket"], c["good"], c["total"], c["label"]) for c in data["counts"]]
+        now = timezone.now()
         try:
-            summary = ledger.record_external(slo, data["source"], counts, now=timezone.now())
+            summary = ledger.record_external(slo, data["source"], counts, now=now)
         except InvalidInput as exc:
             raise invalid(exc) from None
-        return Response(summary)
+        # Evaluated at once, so a pipeline or a test sees the alert without waiting for beat.
+        transitions = alerts.evaluate(slos=[slo], actor=request.user, now=now)
+        return Response({**summary, "alerts": alerts.summary(transitions)})
 
 
 # --------------------------------------------------------------------------- services

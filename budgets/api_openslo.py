@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import BaseParser, JSONParser
@@ -77,7 +77,12 @@ class OpenSLOExportView(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("service", OpenApiTypes.STR, many=True, required=False)],
-        responses={(200, "application/yaml"): OpenApiTypes.STR},
+        responses={
+            # A multi-document YAML stream of OpenSLO objects, not one string value.
+            (200, "application/yaml"): OpenApiResponse(
+                OpenApiTypes.ANY, description="OpenSLO v1 documents (Service, SLO), `---` apart."
+            )
+        },
     )
     def get(self, request):
         slugs = request.query_params.getlist("service")

@@ -3,7 +3,7 @@
 from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
-from budgets import api, api_gates, api_openslo
+from budgets import api, api_gates, api_openslo, api_reports
 
 router = SimpleRouter()
 router.trailing_slash = "/?"
@@ -29,6 +29,7 @@ urlpatterns = [
         name="service-alert-hooks",
     ),
     re_path(rf"^alert-hooks/{PK}/?$", api.HookDetailView.as_view(), name="alert-hook"),
+    re_path(r"^alerts/evaluate/?$", api.EvaluateAlertsView.as_view(), name="alerts-evaluate"),
     re_path(r"^policies/default/?$", api.DefaultPolicyView.as_view(), name="default-policy"),
     re_path(r"^gates/check/?$", api_gates.GateCheckView.as_view(), name="gate-check"),
     re_path(r"^gates/decisions/?$", api_gates.DecisionListView.as_view(), name="gate-decisions"),
@@ -50,6 +51,25 @@ urlpatterns = [
     re_path(
         rf"^canaries/{PK}/resolve/?$", api_gates.CanaryResolveView.as_view(), name="canary-resolve"
     ),
+    re_path(r"^reports/budget/?$", api_reports.BudgetReportView.as_view(), name="budget-report"),
+    re_path(
+        r"^reports/budget\.csv$",
+        api_reports.BudgetReportCsvView.as_view(),
+        name="budget-report-csv",
+    ),
+    re_path(
+        r"^reports/budget/send/?$",
+        api_reports.BudgetReportSendView.as_view(),
+        name="budget-report-send",
+    ),
+    re_path(r"^work-items/?$", api_reports.WorkItemListView.as_view(), name="work-items"),
+    re_path(
+        r"^work-items/import/?$", api_reports.WorkItemImportView.as_view(), name="work-item-import"
+    ),
+    re_path(
+        r"^work-items/export/?$", api_reports.WorkItemExportView.as_view(), name="work-item-export"
+    ),
+    re_path(rf"^work-items/{PK}/?$", api_reports.WorkItemDetailView.as_view(), name="work-item"),
     re_path(r"^openslo/import/?$", api_openslo.OpenSLOImportView.as_view(), name="openslo-import"),
     re_path(r"^openslo/export/?$", api_openslo.OpenSLOExportView.as_view(), name="openslo-export"),
 ]

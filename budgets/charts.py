@@ -175,3 +175,36 @@ def graph_svg(
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped
+
+
+# --------------------------------------------------------------------------- bars
+
+
+def bar_chart(
+    rows: Sequence[tuple[str, float]], *, title: str = "", value_format: str = "{:.0%}"
+) -> SafeString:
+    """Horizontal bars, one per (label, value), longest first as given; scaled to the largest
+    value so none is clipped. Readable in print: the value is written beside each bar."""
+    if not rows:
+        return mark_safe("")
+    bar_h, gap, label_w, value_w = 18, 8, 160, 70
+    height = PAD_T + len(rows) * (bar_h + gap)
+    plot_w = W - label_w - value_w - PAD_R
+    top = max((value for _, value in rows), default=0.0) or 1.0
+    parts = [
+        f'<svg class="chart bars" viewBox="0 0 {W} {height}" role="img" '
+        f'aria-label="{escape(title)}"><title>{escape(title)}</title>',
+        f'<text class="legend" x="{label_w}" y="{PAD_T - 9}">{escape(title)}</text>',
+    ]
+    for index, (label, value) in enumerate(rows):
+        y = PAD_T + index * (bar_h + gap)
+        width = max(0.0, plot_w * value / top)
+        parts.append(
+            f'<text x="{label_w - 6}" y="{y + bar_h - 5}" text-anchor="end">{escape(label)}</text>'
+            f'<rect class="bar" x="{label_w}" y="{y}" width="{width:.1f}" height="{bar_h}">'
+            f"<title>{escape(label)}: {escape(value_format.format(value))}</title></rect>"
+            f'<text x="{label_w + width + 6:.1f}" y="{y + bar_h - 5}">'
+            f"{escape(value_format.format(value))}</text>"
+        )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped

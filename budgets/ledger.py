@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
+from django.conf import settings
 from django.db import connection, transaction
 
-from budgets import conf
 from budgets.maths import InvalidInput, validate_counts
 from budgets.models import SLO, ExternalCount, LedgerBucket
 from budgets.windows import Granularity, floor_to, plan_ranges
@@ -263,7 +263,7 @@ def record_external(
     """
     if slo.sli != SLO.Sli.EXTERNAL:
         raise InvalidInput("sli", f"SLO {slo} is fed by the event pipeline, not by pushes")
-    oldest = floor_to(now, DAY) - timedelta(days=conf.get("BUDGETS_LEDGER_RETENTION_DAYS") - 1)
+    oldest = floor_to(now, DAY) - timedelta(days=settings.BUDGETS_LEDGER_RETENTION_DAYS - 1)
     latest = floor_to(now, MINUTE)
     seen: dict[tuple[datetime, str], int] = {}
     clean: list[tuple[datetime, int, int, str]] = []
@@ -411,25 +411,14 @@ def read_series(
     return [(bucket, Counts(good, total, bad)) for bucket, good, total, bad in rows]
 
 
-def labels_seen(slo_id: int, since: datetime) -> list[str]:
-    """Labels with hour rows since ``since`` (for the canary form)."""
-    return list(
-        LedgerBucket.objects.filter(slo_id=slo_id, granularity=G.HOUR, bucket__gte=since)
-        .exclude(label="")
-        .order_by("label")
-        .values_list("label", flat=True)
-        .distinct()
-    )
-
-
 # --------------------------------------------------------------------------- retention
 
 
 def purge(now: datetime) -> dict[str, int]:
     """Delete ledger rows past retention: minute, slice and hour rows, and external counts,
     after BUDGETS_LEDGER_RETENTION_DAYS; day rows after BUDGETS_DAY_RETENTION_DAYS."""
-    fine_cutoff = floor_to(now, DAY) - timedelta(days=conf.get("BUDGETS_LEDGER_RETENTION_DAYS"))
-    day_cutoff = floor_to(now, DAY) - timedelta(days=conf.get("BUDGETS_DAY_RETENTION_DAYS"))
+    fine_cutoff = floor_to(now, DAY) - timedelta(days=settings.BUDGETS_LEDGER_RETENTION_DAYS)
+    day_cutoff = floor_to(now, DAY) - timedelta(days=settings.BUDGETS_DAY_RETENTION_DAYS)
     fine, _ = LedgerBucket.objects.filter(
         granularity__in=[G.MINUTE, G.SLICE, G.HOUR], bucket__lt=fine_cutoff
     ).delete()

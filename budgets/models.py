@@ -48,9 +48,9 @@ class SLO(models.Model):
     sli = models.CharField(max_length=10, choices=Sli.choices)
     target = models.DecimalField(**RATIO, help_text="0.99 .. 0.999999 (99 % .. 99.9999 %).")
     window = models.CharField(
-        max_length=20,
-        help_text="rolling:7d, rolling:28d, rolling:30d, rolling:90d, "
-        "calendar:month or calendar:quarter.",
+        max_length=100,
+        help_text="rolling:<3..92>d, or calendar:month, calendar:quarter, calendar:week ... "
+        "with optional ;start=<local anchor> and ;tz=<IANA zone> (budgets/windows.py).",
     )
     budgeting_method = models.CharField(
         max_length=12, choices=Method.choices, default=Method.OCCURRENCES
@@ -425,3 +425,62 @@ class CanaryVerdict(models.Model):
     @property
     def freezes(self) -> bool:
         return self.decision == self.Decision.ROLLBACK and self.resolved_at is None
+
+
+class WorkItem(models.Model):
+    """A tracker ticket (``OPS-123``) that addresses a service's budget spend.
+
+    ``episode_start`` names the report episode it addresses (with ``service``); the estimated
+    budget saved is given as minutes, as a share of the period's budget, or both. Changed only
+    through ``budgets.work_items`` (audited).
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        IN_PROGRESS = "in_progress", "In progress"
+        DONE = "done", "Done"
+        WONT_DO = "wont_do", "Won't do"
+
+    key = models.CharField(max_length=64, unique=True, help_text="Tracker key, e.g. OPS-123.")
+    url = models.URLField(max_length=500, blank=True)
+    title = models.CharField(max_length=300)
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="work_items")
+    assignee = models.CharField(max_length=150, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    episode_start = models.DateTimeField(
+        null=True, blank=True, help_text="Start of the report episode it addresses (UTC)."
+    )
+    saved_minutes = models.FloatField(
+        null=True, blank=True, help_text="Estimated budget saved, in bad minutes."
+    )
+    saved_share = models.FloatField(
+        null=True, blank=True, help_text="Estimated budget saved, as a share (0.25 = 25 %)."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["service", "created_at"], name="work_item_service_at")]
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.title}"[:200]
+
+
+class ReportDelivery(models.Model):
+    """One post of a period's budget report to the report webhook (the audited action's row)."""
+
+    period = models.CharField(max_length=100)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    url = models.URLField(max_length=500)
+    status = models.CharField(max_length=200, blank=True, help_text="What the receiver said.")
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "report deliveries"
+
+    def __str__(self) -> str:
+        return f"report {self.period} -> {self.url}"

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
-from budgets import conf
 from budgets.maths import InvalidInput
 from budgets.models import BudgetPolicy, FreezeWindow, ServiceDependency
 from controlplane import audit
@@ -36,12 +36,12 @@ def built_in_default() -> BudgetPolicy:
     """The default policy before anyone saved one: values from settings, not stored."""
     return BudgetPolicy(
         is_default=True,
-        freeze_threshold=Decimal(str(conf.get("BUDGETS_FREEZE_THRESHOLD"))),
-        request_ttl=timedelta(minutes=conf.get("BUDGETS_REQUEST_TTL_MINUTES")),
-        approval_ttl=timedelta(minutes=conf.get("BUDGETS_APPROVAL_TTL_MINUTES")),
-        canary_tolerance=conf.get("BUDGETS_CANARY_TOLERANCE"),
-        canary_confidence=conf.get("BUDGETS_CANARY_CONFIDENCE"),
-        canary_min_events=conf.get("BUDGETS_CANARY_MIN_EVENTS"),
+        freeze_threshold=Decimal(str(settings.BUDGETS_FREEZE_THRESHOLD)),
+        request_ttl=timedelta(minutes=settings.BUDGETS_REQUEST_TTL_MINUTES),
+        approval_ttl=timedelta(minutes=settings.BUDGETS_APPROVAL_TTL_MINUTES),
+        canary_tolerance=settings.BUDGETS_CANARY_TOLERANCE,
+        canary_confidence=settings.BUDGETS_CANARY_CONFIDENCE,
+        canary_min_events=settings.BUDGETS_CANARY_MIN_EVENTS,
     )
 
 
@@ -161,13 +161,36 @@ def create_freeze_window(
     service: Service | None = None,
     reason: str = "",
 ) -> FreezeWindow:
-    if ends_at <= starts_at:
-        raise InvalidInput("ends_at", "must be after starts_at")
+    check_freeze_window(starts_at, ends_at)
     with transaction.atomic():
         window = FreezeWindow.objects.create(
             service=service, name=name, starts_at=starts_at, ends_at=ends_at, reason=reason
         )
         audit.record(actor, "freeze.create", window, after=_freeze_snapshot(window))
+    return window
+
+
+def check_freeze_window(starts_at: datetime, ends_at: datetime) -> None:
+    """Raises InvalidInput unless the window ends after it starts."""
+    if ends_at <= starts_at:
+        raise InvalidInput("ends_at", "must be after starts_at")
+
+
+def update_freeze_window(window: FreezeWindow, *, actor: Any, **changes: Any) -> FreezeWindow:
+    """Change a window's service, name, times or reason."""
+    unknown = set(changes) - set(FREEZE_FIELDS)
+    if unknown:
+        raise InvalidInput(sorted(unknown)[0], "cannot be changed")
+    with transaction.atomic():
+        window = FreezeWindow.objects.select_for_update().get(pk=window.pk)
+        before = _freeze_snapshot(window)
+        for name, value in changes.items():
+            setattr(window, name, value)
+        check_freeze_window(window.starts_at, window.ends_at)
+        window.save(update_fields=list(changes))
+        after = _freeze_snapshot(window)
+        if after != before:
+            audit.record(actor, "freeze.update", window, before=before, after=after)
     return window
 
 
@@ -182,8 +205,8 @@ def delete_freeze_window(window: FreezeWindow, *, actor: Any) -> None:
 
 def set_dependencies(service: Service, depends_on: list[Service], *, actor: Any) -> list[Service]:
     """Replace the list of services ``service`` depends on."""
-    if any(other.pk == service.pk for other in depends_on):
-        raise InvalidInput("depends_on", "a service cannot depend on itself")
+    for other in depends_on:
+        check_dependency(service, other)
     with transaction.atomic():
         current = set(
             ServiceDependency.objects.filter(service=service).values_list(
@@ -210,6 +233,31 @@ def set_dependencies(service: Service, depends_on: list[Service], *, actor: Any)
                 after={"depends_on": sorted(wanted)},
             )
     return sorted(wanted.values(), key=lambda s: s.slug)
+
+
+def check_dependency(service: Service, depends_on: Service) -> None:
+    """Raises InvalidInput if the edge cannot be drawn."""
+    if depends_on.pk == service.pk:
+        raise InvalidInput("depends_on", "a service cannot depend on itself")
+
+
+def add_dependency(service: Service, depends_on: Service, *, actor: Any) -> ServiceDependency:
+    """Add one edge to ``service``'s dependencies (audited as the whole new list)."""
+    with transaction.atomic():
+        current = [d.depends_on for d in service.dependencies.select_related("depends_on")]
+        set_dependencies(service, [*current, depends_on], actor=actor)
+        return ServiceDependency.objects.get(service=service, depends_on=depends_on)
+
+
+def remove_dependency(edge: ServiceDependency, *, actor: Any) -> None:
+    """Remove one edge (audited as the whole new list)."""
+    service = edge.service
+    with transaction.atomic():
+        rest = [
+            d.depends_on
+            for d in service.dependencies.select_related("depends_on").exclude(pk=edge.pk)
+        ]
+        set_dependencies(service, rest, actor=actor)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import transaction
 
 from budgets.ledger import SLICE_MINUTES
 from budgets.maths import InvalidInput, slice_is_good, validate_target
 from budgets.models import SLO
-from budgets.windows import format_window, parse_window
+from budgets.windows import Window, format_window, parse_window
 from controlplane import audit
 from controlplane.models import Service
 
@@ -39,6 +41,11 @@ def _ratio(value: Any, field: str) -> Decimal:
         raise InvalidInput(field, f"must be a number, got {value!r}") from None
     if not exact.is_finite():
         raise InvalidInput(field, f"must be a finite number, got {value!r}")
+    # A ratio is at most 1: anything with an integer part of 2+ digits is refused here,
+    # before quantize(), which raises InvalidOperation past the context's 28 digits.
+    if exact.adjusted() >= 1:
+        hint = "; write 99.9 % as 0.999" if field == "target" else ""
+        raise InvalidInput(field, f"must be a ratio between 0 and 1, got {value}{hint}")
     if exact != exact.quantize(Decimal("0.000001")):
         raise InvalidInput(field, f"must have at most 6 decimal places, got {value}")
     return exact.quantize(Decimal("0.000001"))
@@ -57,6 +64,23 @@ def clean_target(value: Any) -> Decimal:
 
 def clean_window(value: Any) -> str:
     return format_window(parse_window(value))
+
+
+def _check_slices_align(window: Window, minutes: int) -> None:
+    """Slices are aligned to the epoch; a calendar period must start on a slice boundary."""
+    if not window.is_calendar:
+        return
+    zone = ZoneInfo(window.time_zone)
+    # Offsets change with daylight saving (by 30 min in a few zones): check a year of them.
+    for month in range(1, 13):
+        local = window.anchor.replace(month=month, tzinfo=zone)
+        start = local.astimezone(UTC)
+        if start.minute % minutes:
+            raise InvalidInput(
+                "window",
+                f"its periods can start at minute {start.minute} of the hour (UTC), which "
+                f"is not a boundary of {minutes}-minute slices",
+            )
 
 
 def clean_fields(fields: dict[str, Any], *, existing: SLO | None = None) -> dict[str, Any]:
@@ -102,6 +126,8 @@ def clean_fields(fields: dict[str, Any], *, existing: SLO | None = None) -> dict
         if merged.get("slice_target") is None:
             raise InvalidInput("slice_target", "is required for the timeslices method")
         slice_is_good(0, 0, merged["slice_target"])  # validates 0 < slice_target <= 1
+        if merged.get("window"):
+            _check_slices_align(parse_window(merged["window"]), minutes)
     else:
         for name in ("slice_minutes", "slice_target"):
             if merged.get(name) is not None:

@@ -20,7 +20,7 @@ NOTIFY_MAX_RETRIES = 5
 
 @shared_task(name="budgets.evaluate_alerts")
 def evaluate_alerts() -> dict:
-    transitions = alerts.evaluate_all(timezone.now())
+    transitions = alerts.evaluate(actor="beat", now=timezone.now())
     return {
         "fired": sum(t.state == "firing" for t in transitions),
         "resolved": sum(t.state == "resolved" for t in transitions),

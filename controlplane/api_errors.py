@@ -18,6 +18,7 @@ STATUS_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
+    411: "length_required",
     413: "too_large",
     415: "unsupported_media_type",
     429: "throttled",
@@ -35,6 +36,47 @@ def raised_while_parsing(exc: BaseException) -> bool:
     return any(frame.f_code is parse for frame, _ in traceback.walk_tb(exc.__traceback__))
 
 
+# A batch of hundreds of bad events would otherwise make `detail` as long as the body.
+DETAIL_MAX_FIELDS = 20
+
+
+def flatten_errors(errors: object, path: str = "") -> list[tuple[str, list[str]]]:
+    """(dotted field path, messages) for every bad field of a DRF error structure: a dict of
+    fields, a list of messages, or a list of per-item dicts (a many=True serializer)."""
+    if isinstance(errors, dict):
+        found = []
+        for name, value in errors.items():
+            key = "" if name == "non_field_errors" else str(name)
+            found += flatten_errors(value, f"{path}.{key}" if path and key else path or key)
+        return found
+    if isinstance(errors, list | tuple):
+        if any(isinstance(item, dict | list | tuple) for item in errors):
+            found = []
+            for index, item in enumerate(errors):
+                if isinstance(item, dict | list | tuple):
+                    found += flatten_errors(item, f"{path}[{index}]")
+                elif item:
+                    found.append((path, [str(item)]))
+            return found
+        messages = [str(item) for item in errors if str(item)]
+        return [(path, messages)] if messages else []
+    return [(path, [str(errors)])]
+
+
+def describe_errors(errors: object) -> str:
+    """One line naming every bad field, e.g. "Invalid input: service: This field is required;
+    requested_by: This field may not be blank." (`errors` keeps the full map)."""
+    parts = []
+    for path, messages in flatten_errors(errors):
+        text = " ".join(m.rstrip(".") + "." for m in messages).rstrip(".")
+        parts.append(f"{path}: {text}" if path else text)
+    if not parts:
+        return "Invalid input."
+    more = len(parts) - DETAIL_MAX_FIELDS
+    shown = "; ".join(parts[:DETAIL_MAX_FIELDS])
+    return f"Invalid input: {shown}" + (f"; and {more} more." if more > 0 else ".")
+
+
 def exception_handler(exc, context):
     if isinstance(exc, RequestDataTooBig):
         return Response(
@@ -50,14 +92,7 @@ def exception_handler(exc, context):
         return None
     if isinstance(exc, exceptions.ValidationError):
         errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        first = next(iter(errors), "non_field_errors")
-        response.data = {
-            "detail": f"Invalid input: {first}."
-            if first != "non_field_errors"
-            else "Invalid input.",
-            "code": "invalid",
-            "errors": errors,
-        }
+        response.data = {"detail": describe_errors(errors), "code": "invalid", "errors": errors}
     else:
         detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
         code = getattr(detail, "code", None) or code_for_status(response.status_code)

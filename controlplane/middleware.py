@@ -1,16 +1,22 @@
-"""Request ids, JSON errors for the API, and login for every page."""
+"""Request ids and JSON errors for the API.
+
+Login for every page is Django's own LoginRequiredMiddleware (settings.MIDDLEWARE); the few
+public views are marked `login_not_required` where they are defined (DRF views mark
+themselves and answer 401 JSON).
+"""
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
 
 from django.conf import settings
-from django.contrib.auth.views import redirect_to_login
+from django.core.handlers.wsgi import LimitedStream
 from django.http import JsonResponse
 from django.utils.log import log_response
 
-from controlplane.api_errors import code_for_status, json_error
+from controlplane.api_errors import code_for_status, describe_errors, json_error
 from controlplane.observability import request_id_var
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -61,19 +67,44 @@ def nul_in_url(request) -> JsonResponse | None:
     for name, values in request.GET.lists():
         if "\x00" in name or any("\x00" in value for value in values):
             field = name.replace("\x00", "\\x00")
-            return json_error(
-                400,
-                f"Invalid input: {field}.",
-                "invalid",
-                errors={field: ["Null characters are not allowed."]},
-            )
+            errors = {field: ["Null characters are not allowed."]}
+            return json_error(400, describe_errors(errors), "invalid", errors=errors)
+    return None
+
+
+def read_unsized_body(request) -> JsonResponse | None:
+    """A body sent without Content-Length (Transfer-Encoding: chunked) is read here, within
+    the size limit (413 beyond it), so the view sees it; Django would otherwise read nothing
+    and the request would fail as if empty. Servers that hand over the decoded body up to its
+    end (gunicorn, which sets ``wsgi.input_terminated``) allow this; on any other server the
+    request gets 411 rather than a guess at where the body ends."""
+    meta = request.META
+    if (
+        meta.get("CONTENT_LENGTH")
+        or "chunked" not in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+    ):
+        return None
+    if not request.environ.get("wsgi.input_terminated"):
+        return json_error(
+            411, "Send a Content-Length: this server cannot read a chunked body.", "length_required"
+        )
+    limit = settings.API_MAX_BODY_BYTES
+    stream, chunks, total = request.environ["wsgi.input"], [], 0
+    while chunk := stream.read(min(64 * 1024, limit + 1 - total)):
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            return json_error(413, f"Request body is over the limit of {limit} bytes.", "too_large")
+    body = b"".join(chunks)
+    request._stream = LimitedStream(io.BytesIO(body), len(body))
+    meta["CONTENT_LENGTH"] = str(len(body))
     return None
 
 
 class ApiErrorsMiddleware:
     """Under /api/: bodies over the limit get 413 before anything reads them, URLs holding NUL
-    get 400, and Django's own HTML error pages (unknown URL, CSRF, server error) become the
-    API's JSON error shape."""
+    get 400, chunked bodies are read or refused (read_unsized_body), and Django's own HTML
+    error pages (unknown URL, CSRF, server error) become the API's JSON error shape."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -91,7 +122,7 @@ class ApiErrorsMiddleware:
                 f"Request body is {length} bytes; the limit is {settings.API_MAX_BODY_BYTES}.",
                 "too_large",
             )
-        refused = nul_in_url(request)
+        refused = nul_in_url(request) or read_unsized_body(request)
         if refused is not None:
             return refused
         response = self.get_response(request)
@@ -107,27 +138,3 @@ class ApiErrorsMiddleware:
                 replacement._has_been_logged = True
             return replacement
         return response
-
-
-PUBLIC_PREFIXES = (
-    "/api/",
-    "/static/",
-    "/admin/",
-    "/accounts/",
-    "/healthz",
-    "/readyz",
-    "/metrics",
-    "/demo/downstream/",  # webhook target of the demo; off unless CONTROLPLANE_DEMO
-)
-
-
-class LoginRequiredPagesMiddleware:
-    """Every page needs a login. The API answers 401 JSON itself; the admin has its own login."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        if not request.user.is_authenticated and not request.path.startswith(PUBLIC_PREFIXES):
-            return redirect_to_login(request.get_full_path())
-        return self.get_response(request)

@@ -81,7 +81,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "controlplane.middleware.LoginRequiredPagesMiddleware",
+    # Every view needs a login unless marked login_not_required (login page, health,
+    # metrics, the demo downstream); DRF views mark themselves and answer 401 JSON.
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -161,12 +163,19 @@ else:
     for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
+    # kombu's filesystem transport with its write/read race fixed (see controlplane/broker.py).
+    CELERY_BROKER_TRANSPORT = "controlplane.broker:FilesystemTransport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # kombu's virtual transports sleep `polling_interval` (default 1 s) whenever a poll finds
+        # nothing it may take, and with acks_late + prefetch 1 that is after every task: the
+        # worker took about one task a second. A short interval costs a few directory listings
+        # per tick when idle (see docs/pipeline.md, "The embedded broker").
+        "polling_interval": env_float("CONTROLPLANE_BROKER_POLL_SECONDS", 0.05, minimum=0.001),
     }
     (VAR_DIR / "results").mkdir(parents=True, exist_ok=True)
     CELERY_RESULT_BACKEND = f"file://{VAR_DIR / 'results'}"
@@ -202,7 +211,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["controlplane.permissions.RolePermission"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["controlplane.renderers.SafeJSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "controlplane.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -218,6 +227,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The Error component and every operation's error statuses (controlplane/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "controlplane.schema.document_errors",
+    ],
 }
 
 # --- Static, i18n -----------------------------------------------------------------------------
@@ -262,7 +276,18 @@ HEALTH_CHECK_TIMEOUT = env_float("CONTROLPLANE_HEALTH_TIMEOUT", 2.0, minimum=0.1
 # --- Event pipeline ---------------------------------------------------------------------------
 INGEST_BATCH_LIMIT = env_int("CONTROLPLANE_INGEST_BATCH_LIMIT", 1000, minimum=1)
 MAX_EVENT_BYTES = env_int("CONTROLPLANE_MAX_EVENT_BYTES", 256 * 1024, minimum=256)
-WEBHOOK_ALLOWED_HOSTS = env_list("CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+# host = default port only, host:port = that port, host:* = any port (controlplane/egress.py).
+# The default lets the demo call this web server back, and nothing else on this machine.
+WEBHOOK_ALLOWED_HOSTS = env_list(
+    "CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS",
+    [f"127.0.0.1:{env_str('PORT', '8000')}", f"localhost:{env_str('PORT', '8000')}"],
+)
+from controlplane.egress import parse_allow_list  # noqa: E402 - kept with its setting
+
+try:
+    parse_allow_list(tuple(WEBHOOK_ALLOWED_HOSTS))  # a bad entry stops the start, naming it
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS: {_exc}") from None
 PYTHON_HANDLERS = env_list(
     "CONTROLPLANE_PYTHON_HANDLERS",
     ["breakers.builtin_handlers.noop", "breakers.builtin_handlers.log_event"],
@@ -270,9 +295,11 @@ PYTHON_HANDLERS = env_list(
 DISPATCH_BATCH_SIZE = env_int("CONTROLPLANE_DISPATCH_BATCH", 100, minimum=1)
 CLAIM_SECONDS = env_int("CONTROLPLANE_CLAIM_SECONDS", 600, minimum=5)
 MAX_CLAIMS = env_int("CONTROLPLANE_MAX_CLAIMS", 10, minimum=1)
-HEARTBEAT_SECONDS = env_float("CONTROLPLANE_HEARTBEAT_SECONDS", 10.0, minimum=0.2)
+# A dead node is declared after 3 missed heartbeats (15 s) and its events are enqueued again by
+# the next sweep (<= 5 s later): recovery within ~20 s, under the 30 s promised in pipeline.md.
+HEARTBEAT_SECONDS = env_float("CONTROLPLANE_HEARTBEAT_SECONDS", 5.0, minimum=0.2)
 RELAY_GRACE_SECONDS = env_float("CONTROLPLANE_RELAY_GRACE_SECONDS", 30.0, minimum=0.5)
-SWEEP_SECONDS = env_float("CONTROLPLANE_SWEEP_SECONDS", 10.0, minimum=0.5)
+SWEEP_SECONDS = env_float("CONTROLPLANE_SWEEP_SECONDS", 5.0, minimum=0.5)
 ROUTE_REFRESH_SECONDS = env_float("CONTROLPLANE_ROUTE_REFRESH_SECONDS", 2.0, minimum=0.1)
 ATTEMPT_RETENTION_DAYS = env_int("CONTROLPLANE_ATTEMPT_RETENTION_DAYS", 14, minimum=1)
 IDEMPOTENCY_TTL_SECONDS = env_int("CONTROLPLANE_IDEMPOTENCY_TTL", 86400, minimum=60)
@@ -308,6 +335,12 @@ BUDGETS_CURRENT_BURN_MINUTES = env_int("BUDGETS_CURRENT_BURN_MINUTES", 60, minim
 BUDGETS_LEDGER_RETENTION_DAYS = env_int("BUDGETS_LEDGER_RETENTION_DAYS", 100, minimum=94)
 BUDGETS_DAY_RETENTION_DAYS = env_int("BUDGETS_DAY_RETENTION_DAYS", 400, minimum=94)
 BUDGETS_WEBHOOK_TIMEOUT_SECONDS = env_float("BUDGETS_WEBHOOK_TIMEOUT_SECONDS", 5.0, minimum=0.1)
+# Reports: work-item tracker keys must match this (Jira style by default); the report
+# webhook posts to this URL, whose host must be in CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS.
+BUDGETS_WORK_ITEM_KEY_PATTERN = env_str(
+    "BUDGETS_WORK_ITEM_KEY_PATTERN", r"[A-Z][A-Z0-9]{1,9}-[0-9]{1,9}"
+)
+BUDGETS_REPORT_WEBHOOK_URL = env_str("BUDGETS_REPORT_WEBHOOK_URL", "")
 # The demo downstream (/demo/) and demo traffic: on for development, off in production.
 DEMO_ENABLED = env_bool("CONTROLPLANE_DEMO", not PRODUCTION)
 

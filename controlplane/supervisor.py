@@ -2,12 +2,18 @@
 
 ROLE is web, worker or beat (the process replaces itself with that command: this is what the
 Docker images run), or all (what `make run` runs: all three as children, stopped together on
-Ctrl-C or SIGTERM, leaving no process behind).
+Ctrl-C, SIGTERM or SIGHUP, leaving no process behind).
+
+Children die with their supervisor: on Linux each child asks the kernel for SIGTERM when its
+parent dies (prctl PR_SET_PDEATHSIG, kept across exec), so a kill -9 of the supervisor stops
+them too (a warm shutdown: the worker finishes what it holds, bounded by the task time limits).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import shutil
 import signal
@@ -19,6 +25,39 @@ from pathlib import Path
 from controlplane.queues import ALL_QUEUES
 
 GRACE_SECONDS = 20
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # SIGHUP: the terminal closed
+
+
+def _libc_prctl():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def die_with_parent(parent_pid: int):
+    """A preexec_fn: the child gets SIGTERM when the supervisor dies, however it dies.
+
+    Runs in the forked child before exec. If the parent died before the prctl call took
+    effect (the signal would never come), the child exits at once instead."""
+    prctl = _libc_prctl()
+
+    def preexec() -> None:
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+    return preexec
+
+
+def say(message: str) -> None:
+    """After SIGHUP the terminal may be gone: a failed write must not stop the shutdown."""
+    with contextlib.suppress(OSError, ValueError):
+        print(message, flush=True)
 
 
 def default_concurrency() -> str:
@@ -82,19 +121,21 @@ def run_all() -> int:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    # Each child leads its own process group, so Ctrl-C reaches only us and we stop them in
-    # order; killing the group also takes the worker's pool processes with it.
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop)
+    # Each child leads its own process group, so Ctrl-C (and the terminal's SIGHUP) reaches
+    # only us and we stop them in order; killing the group also takes the worker's pool
+    # processes with it. Should we die without that chance, the parent-death signal stops them.
+    preexec = die_with_parent(os.getpid())
     for name, cmd in commands().items():
-        children[name] = subprocess.Popen(cmd, start_new_session=True)
+        children[name] = subprocess.Popen(cmd, start_new_session=True, preexec_fn=preexec)
     url = f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}/"
-    print(f"controlplane: web, worker and beat started; open {url} (Ctrl-C stops all)", flush=True)
+    say(f"controlplane: web, worker and beat started; open {url} (Ctrl-C stops all)")
     exit_code = 0
     while not stopping:
         for name, child in children.items():
             if child.poll() is not None:
-                print(f"controlplane: {name} exited with {child.returncode}; stopping", flush=True)
+                say(f"controlplane: {name} exited with {child.returncode}; stopping")
                 exit_code = child.returncode or 1
                 stopping = True
         time.sleep(0.3)
@@ -107,7 +148,7 @@ def run_all() -> int:
             child.wait(timeout=max(deadline - time.monotonic(), 0.1))
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, signal.SIGKILL)  # anything left in the group (pool children)
-    print("controlplane: stopped", flush=True)
+    say("controlplane: stopped")
     return exit_code
 
 

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
+from django_prometheus import exports as prometheus_exports
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
@@ -29,14 +31,20 @@ urlpatterns = [
     path("tokens/<int:pk>/revoke", views.token_revoke, name="token-revoke"),
     path("audit/", views.audit_log, name="audit-log"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Logging out needs no login (as before LoginRequiredMiddleware): it just redirects.
+    path("accounts/logout/", login_not_required(auth_views.LogoutView.as_view()), name="logout"),
     path("", include("replay.urls")),
     path("", include("breakers.urls")),
     path("", include("budgets.urls")),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
-    path("", include("django_prometheus.urls")),
+    # django_prometheus's own view, made public for the scraper (it sends no session).
+    path(
+        "metrics",
+        login_not_required(prometheus_exports.ExportToDjangoView),
+        name="prometheus-django-metrics",
+    ),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path(
         "api/schema/",

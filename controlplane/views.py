@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -125,11 +126,13 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     )
 
 
+@login_not_required  # probes carry no session
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+@login_not_required
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
     results = health.readiness()

@@ -21,7 +21,6 @@ from replay.dead_letters import dead_letters, redrive
 from replay.ingest import ingest_events
 from replay.models import Event
 from replay.serializers import (
-    EventBatchSerializer,
     EventDetailSerializer,
     EventInSerializer,
     EventOutSerializer,
@@ -38,6 +37,22 @@ def filter_events(qs, params):
     return qs
 
 
+# A batch's items are checked one by one, each answered in the 202's results (an item that is
+# not a valid EventIn is "rejected" there, the rest of the batch goes on): so the schema of a
+# batch item is any JSON value, described as EventIn, and not EventIn itself.
+INGEST_BATCH = inline_serializer(
+    "IngestBatch",
+    {
+        "events": serializers.ListField(
+            child=serializers.JSONField(help_text="An EventIn; checked per item."),
+            min_length=1,
+            help_text="At most INGEST_BATCH_LIMIT events (413 beyond). Each is answered in "
+            "`results`: a bad one is rejected alone.",
+        )
+    },
+)
+
+
 class EventsView(APIView):
     """GET: the event log, newest first (?service=&status=&type=&priority=).
     POST: ingest one event, or `{"events": [...]}`. 202 with a result per event: accepted,
@@ -46,6 +61,7 @@ class EventsView(APIView):
     read_role = Role.VIEWER
     write_role = Role.OPERATOR
     token_scopes = ("ingest",)
+    pagination_class = PageNumberPagination  # tells the schema that GET is paginated
 
     @extend_schema(
         parameters=[
@@ -58,12 +74,14 @@ class EventsView(APIView):
         qs = filter_events(Event.objects.select_related("service", "route"), request.query_params)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(qs.order_by("-pk"), request, self)
-        return paginator.get_paginated_response(EventOutSerializer(page, many=True).data)
+        return paginator.get_paginated_response(
+            EventOutSerializer(page, many=True, context={"request": request}).data
+        )
 
     @extend_schema(
         request=PolymorphicProxySerializer(
             component_name="IngestRequest",
-            serializers=[EventInSerializer, EventBatchSerializer],
+            serializers=[EventInSerializer, INGEST_BATCH],
             resource_type_field_name=None,
         ),
         responses={202: IngestResponseSerializer},
@@ -141,6 +159,7 @@ class DeadLetterListView(APIView):
     """Dead letters, newest first, filtered by service, type, route, reason and time."""
 
     read_role = Role.VIEWER
+    pagination_class = PageNumberPagination  # tells the schema that GET is paginated
 
     @extend_schema(parameters=FILTER_PARAMS, responses=EventOutSerializer(many=True))
     def get(self, request):
@@ -149,7 +168,9 @@ class DeadLetterListView(APIView):
         filters.is_valid(raise_exception=True)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(dead_letters(**filters.validated_data), request, self)
-        return paginator.get_paginated_response(EventOutSerializer(page, many=True).data)
+        return paginator.get_paginated_response(
+            EventOutSerializer(page, many=True, context={"request": request}).data
+        )
 
 
 class RedriveSerializer(StrictSerializer):

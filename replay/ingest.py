@@ -12,6 +12,7 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from controlplane.models import Service
+from controlplane.serializers import bad_text
 from replay.enqueue import enqueue_dispatch
 from replay.models import Event
 from replay.serializers import EventInSerializer
@@ -69,7 +70,7 @@ def ingest_events(items: list[Any], *, is_replay: bool = False) -> list[IngestRe
             results.append(
                 IngestResult(
                     index,
-                    raw_id if isinstance(raw_id, str) else None,
+                    raw_id if isinstance(raw_id, str) and bad_text(raw_id) is None else None,
                     "rejected",
                     _first_error(errors),
                     errors,
@@ -110,6 +111,7 @@ def ingest_events(items: list[Any], *, is_replay: bool = False) -> list[IngestRe
                 type=data["type"],
                 schema_version=data["schema_version"],
                 priority=data["priority"],
+                ordering_key=data.get("ordering_key") or "",
                 occurred_at=data["occurred_at"],
                 payload=data["payload"],
                 received_at=now,

@@ -49,6 +49,13 @@ class Event(models.Model):
     claimed_by = models.CharField(max_length=200, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
     claims = models.PositiveIntegerField(default=0, help_text="Times a worker took it.")
+    ordering_key = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="Events of one service with the same key are delivered one at a time, in "
+        "ingest order. Empty: no order.",
+    )
     is_replay = models.BooleanField(default=False)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -61,6 +68,14 @@ class Event(models.Model):
             models.Index(fields=["claim_token"]),
             models.Index(fields=["status", "finished_at"]),
             models.Index(fields=["batch_id"]),
+            # "Is an earlier event of this key still in play?": only keyed events that are not
+            # final are in it, so it stays small and costs unkeyed events nothing.
+            models.Index(
+                fields=["service", "ordering_key", "id"],
+                name="event_key_in_play",
+                condition=~models.Q(ordering_key="")
+                & models.Q(status__in=["pending", "deferred", "dispatched"]),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -78,6 +93,7 @@ class DeliveryAttempt(models.Model):
         BREAKER_OPEN = "breaker_open", "Not called: breaker open"
         DUPLICATE = "duplicate", "Not called: already delivered"
         NO_ROUTE = "no_route", "Not called: no route"
+        LOST = "lost", "Outcome lost: claim given back"
         BULKHEAD_FULL = "bulkhead_full", "Not called: bulkhead full"
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="attempt_log")

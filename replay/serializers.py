@@ -7,8 +7,21 @@ import json
 from django.conf import settings
 from rest_framework import serializers
 
-from controlplane.serializers import StrictSerializer
+from controlplane.roles import Role, has_role
+from controlplane.serializers import AwareDateTimeField, StrictSerializer
 from replay.models import DeliveryAttempt, Event
+from replay.redaction import redact_error
+
+
+class StringField(serializers.CharField):
+    """A CharField that takes only JSON strings (DRF's also turns numbers into text)."""
+
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class EventInSerializer(StrictSerializer):
@@ -17,8 +30,13 @@ class EventInSerializer(StrictSerializer):
     type = serializers.RegexField(r"^[A-Za-z0-9_.:\-]+$", max_length=200)
     schema_version = serializers.IntegerField(min_value=1, max_value=10_000, default=1)
     priority = serializers.ChoiceField(choices=Event.PriorityChoices.choices, default="MEDIUM")
-    occurred_at = serializers.DateTimeField()
+    occurred_at = AwareDateTimeField()
     payload = serializers.JSONField(default=dict)
+    # Optional: events of the service with the same key are delivered one at a time in ingest
+    # order (docs/pipeline.md, "Ordering keys"). null or absent: no order.
+    ordering_key = StringField(
+        max_length=200, required=False, allow_null=True, allow_blank=False, trim_whitespace=False
+    )
 
     def validate_payload(self, value):
         size = len(json.dumps(value, separators=(",", ":")))
@@ -48,8 +66,27 @@ class IngestResponseSerializer(serializers.Serializer):
     results = IngestResultSerializer(many=True)
 
 
+class DeliveryErrorField(serializers.CharField):
+    """A delivery error: in full for operators and above, redacted for everyone else
+    (it may quote the downstream's answer). Without a request in the context: redacted."""
+
+    def __init__(self, **kwargs):
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, value):
+        context = self.context  # the root serializer's dict: the role is looked up once
+        if "show_delivery_errors" not in context:
+            request = context.get("request")
+            context["show_delivery_errors"] = bool(
+                request and has_role(request.user, Role.OPERATOR)
+            )
+        text = super().to_representation(value)
+        return text if context["show_delivery_errors"] else redact_error(text)
+
+
 class AttemptSerializer(serializers.ModelSerializer):
-    route = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    route = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    error = DeliveryErrorField()
 
     class Meta:
         model = DeliveryAttempt
@@ -60,7 +97,8 @@ class EventOutSerializer(serializers.ModelSerializer):
     id = serializers.IntegerField(source="pk")
     event_id = serializers.CharField()
     service = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    route = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    route = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    last_error = DeliveryErrorField()
 
     class Meta:
         model = Event
@@ -80,6 +118,7 @@ class EventOutSerializer(serializers.ModelSerializer):
             "dead_reason",
             "route",
             "is_replay",
+            "ordering_key",
             "finished_at",
             "payload",
         ]

@@ -70,6 +70,28 @@ def uses_redis() -> bool:
     return bool(os.environ.get("REDIS_URL"))
 
 
+def require_redis() -> str:
+    """The REDIS_URL under test, DB number included (tests never pick their own DB: engineers
+    and CI runs share one Redis). Skips when there is none or it does not answer, unless
+    CONTROLPLANE_REQUIRE_SERVICES=1: then it fails."""
+    import redis
+
+    url = os.environ.get("REDIS_URL", "")
+    why = "REDIS_URL is not set (or Redis was unreachable when the run started)"
+    if url:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+        try:
+            client.ping()
+            return url
+        except redis.RedisError as exc:
+            why = f"Redis at {url} is unreachable ({exc})"
+        finally:
+            client.close()
+    if os.environ.get("CONTROLPLANE_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{why} and CONTROLPLANE_REQUIRE_SERVICES=1")
+    pytest.skip(f"{why}; set CONTROLPLANE_REQUIRE_SERVICES=1 to make this a failure")
+
+
 # --- the pipeline's cast: a service, a webhook receiver, routes ---------------------------------
 
 

@@ -35,6 +35,8 @@ def _choose() -> None:
         "CONTROLPLANE_VAR_DIR",
         str(Path(tempfile.gettempdir()) / f"controlplane-test-{os.getuid()}"),
     )
+    # Test receivers listen on ephemeral loopback ports (workers inherit this environment).
+    os.environ.setdefault("CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1:*,localhost:*")
     if os.environ.get("CONTROLPLANE_TEST_EMBEDDED") == "1":
         os.environ.pop("DATABASE_URL", None)
         os.environ.pop("REDIS_URL", None)

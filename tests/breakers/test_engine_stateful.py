@@ -13,8 +13,16 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from breakers.engine import Breaker, BreakerConfig, BreakerOpen, Outcome, State, WindowType
-from breakers.stores import InProcessStore
+from breakers.engine import (
+    Breaker,
+    BreakerConfig,
+    BreakerOpen,
+    HalfOpenPolicy,
+    InProcessStore,
+    Outcome,
+    State,
+    WindowType,
+)
 
 FAILS = {Outcome.FAILURE, Outcome.TIMEOUT}
 
@@ -33,6 +41,9 @@ class Model:
         self.leases: dict[int, float] = {}
         self.last_probe: float | None = None
         self.probe_ok = 0
+        self.probe_fail = 0  # failure_rate policy
+        self.probe_slow = 0
+        self.half_open_since = 0.0
         self.next_token = 0
 
     def _enter(self, state: State) -> None:
@@ -46,10 +57,12 @@ class Model:
         )
         self.open_until = now + wait
         self.window, self.streak, self.leases, self.probe_ok = [], 0, {}, 0
+        self.probe_fail = self.probe_slow = 0
         self._enter(State.OPEN)
 
     def _fresh(self, state: State) -> None:
         self.window, self.streak, self.leases, self.probe_ok = [], 0, {}, 0
+        self.probe_fail = self.probe_slow = 0
         self.reopen, self.last_probe = 0, None
         self._enter(state)
 
@@ -61,13 +74,23 @@ class Model:
             return ("free", None)
         if self.state is State.OPEN and now >= self.open_until:
             self.leases, self.probe_ok, self.last_probe = {}, 0, None
+            self.probe_fail = self.probe_slow = 0
+            self.half_open_since = now
             self._enter(State.HALF_OPEN)
+        if self.state is State.HALF_OPEN and self._overdue(now):
+            self._trip(now, self.reopen + 1)
+            return None
         if self.state is State.HALF_OPEN:
             self.leases = {t: exp for t, exp in self.leases.items() if exp > now}
             spaced = self.last_probe is None or (
                 now - self.last_probe >= self.cfg.half_open_probe_interval_s
             )
-            if len(self.leases) < self.cfg.half_open_max_probes and spaced:
+            if self.cfg.half_open_policy is HalfOpenPolicy.FIRST_FAILURE:
+                room = len(self.leases) < self.cfg.half_open_max_probes
+            else:  # the permitted calls in total, not in flight
+                done = self.probe_ok + self.probe_fail
+                room = done + len(self.leases) < self.cfg.half_open_permitted_calls
+            if room and spaced:
                 self.next_token += 1
                 self.leases[self.next_token] = now + self.cfg.probe_lease_s
                 self.last_probe = now
@@ -82,6 +105,25 @@ class Model:
             if self.state is not State.HALF_OPEN or ref not in self.leases:
                 return
             del self.leases[ref]
+            if self._overdue(now):
+                self._trip(now, self.reopen + 1)
+                return
+            if self.cfg.half_open_policy is HalfOpenPolicy.FAILURE_RATE:
+                self.probe_ok += not failed
+                self.probe_fail += failed
+                self.probe_slow += slow
+                n = self.probe_ok + self.probe_fail
+                if n < self.cfg.half_open_permitted_calls:
+                    self.episode += 1
+                    return
+                fr, sr = self.cfg.failure_rate_threshold, self.cfg.slow_call_rate_threshold
+                if (fr is not None and self.probe_fail * 100 >= fr * n) or (
+                    sr is not None and self.probe_slow * 100 >= sr * n
+                ):
+                    self._trip(now, self.reopen + 1)
+                else:
+                    self._fresh(State.CLOSED)
+                return
             if failed or (slow and self.cfg.slow_call_rate_threshold is not None):
                 self._trip(now, self.reopen + 1)
                 return
@@ -118,24 +160,37 @@ class Model:
     def force(self, mode: State | None) -> None:
         self._fresh(State.CLOSED if mode is None else mode)
 
+    def _overdue(self, now: float) -> bool:
+        wait = self.cfg.half_open_max_wait_s
+        return wait > 0 and now >= self.half_open_since + wait
 
-CONFIGS = st.builds(
-    BreakerConfig,
-    consecutive_failures=st.sampled_from([0, 2, 3]),
-    failure_rate_threshold=st.sampled_from([None, 50.0, 66.6]),
-    slow_call_rate_threshold=st.sampled_from([None, 50.0, 100.0]),
-    slow_call_duration_s=st.just(1.0),
-    window_type=st.sampled_from(list(WindowType)),
-    window_size=st.sampled_from([4, 6]),
-    minimum_calls=st.sampled_from([2, 4]),
-    open_wait_s=st.just(5.0),
-    open_wait_multiplier=st.sampled_from([1.0, 2.0]),
-    max_open_wait_s=st.just(12.0),
-    half_open_max_probes=st.sampled_from([1, 2]),
-    half_open_probe_interval_s=st.sampled_from([0.0, 1.0]),
-    half_open_success_threshold=st.sampled_from([1, 2]),
-    probe_lease_s=st.just(8.0),
-)
+
+@st.composite
+def CONFIGS(draw) -> BreakerConfig:
+    fields = {
+        "consecutive_failures": draw(st.sampled_from([0, 2, 3])),
+        "failure_rate_threshold": draw(st.sampled_from([None, 50.0, 66.6])),
+        "slow_call_rate_threshold": draw(st.sampled_from([None, 50.0, 100.0])),
+        "slow_call_duration_s": 1.0,
+        "window_type": draw(st.sampled_from(list(WindowType))),
+        "window_size": draw(st.sampled_from([4, 6])),
+        "minimum_calls": draw(st.sampled_from([2, 4])),
+        "open_wait_s": 5.0,
+        "open_wait_multiplier": draw(st.sampled_from([1.0, 2.0])),
+        "max_open_wait_s": 12.0,
+        "half_open_max_probes": draw(st.sampled_from([1, 2])),
+        "half_open_probe_interval_s": draw(st.sampled_from([0.0, 1.0])),
+        "half_open_success_threshold": draw(st.sampled_from([1, 2])),
+        "probe_lease_s": 8.0,
+        "half_open_policy": draw(st.sampled_from(list(HalfOpenPolicy))),
+        "half_open_permitted_calls": draw(st.sampled_from([1, 3])),
+        "half_open_max_wait_s": draw(st.sampled_from([0.0, 6.0])),
+    }
+    if fields["half_open_policy"] is HalfOpenPolicy.FAILURE_RATE and not (
+        fields["failure_rate_threshold"] or fields["slow_call_rate_threshold"]
+    ):
+        fields["failure_rate_threshold"] = 50.0  # the policy needs a rate to judge by
+    return BreakerConfig(**fields)
 
 
 class BreakerVsModel(RuleBasedStateMachine):
@@ -146,7 +201,7 @@ class BreakerVsModel(RuleBasedStateMachine):
         self.model: Model | None = None
         self.inflight: list[tuple[object, tuple]] = []
 
-    @rule(cfg=CONFIGS)
+    @rule(cfg=CONFIGS())
     @precondition(lambda self: self.breaker is None)
     def start(self, cfg):
         self.breaker = Breaker("sm", cfg, InProcessStore(), clock=lambda: self.now)

@@ -11,13 +11,13 @@ from breakers.engine import (
     Breaker,
     BreakerConfig,
     BreakerOpen,
+    InProcessStore,
     Outcome,
     Permit,
     State,
     Transition,
     WindowType,
 )
-from breakers.stores import InProcessStore
 
 
 class FakeClock:
@@ -319,6 +319,13 @@ def test_trip_happens_on_the_call_that_crosses_the_threshold():
 
 # -- OPEN, HALF_OPEN, back-off ---------------------------------------------------------------
 
+R4J = {
+    "half_open_policy": "failure_rate",
+    "half_open_permitted_calls": 2,
+    "half_open_probe_interval_s": 0,
+    "failure_rate_threshold": 50,
+}
+
 HALF_OPEN_TABLE = [
     # id, config, script after a trip at t=1000 (open_wait 30), expected per-call log, state
     ("open-rejects-before-wait", {}, "+29.9 S", ["rejected"], State.OPEN),
@@ -367,6 +374,35 @@ HALF_OPEN_TABLE = [
         State.CLOSED,
     ),
     ("permanent-probe-is-success", {}, "+30 P S", ["probe", "ok"], State.CLOSED),
+    # Resilience4j's policy: the permitted calls are judged together by their rates.
+    (
+        "failure-rate-policy-a-failure-does-not-reopen-at-once",
+        {**R4J, "half_open_permitted_calls": 3},
+        "+30 F S S S",
+        ["probe", "probe", "probe", "ok"],
+        State.CLOSED,
+    ),
+    (
+        "failure-rate-policy-reopens-at-the-threshold",
+        {**R4J, "half_open_permitted_calls": 3},
+        "+30 F S F S",
+        ["probe", "probe", "probe", "rejected"],
+        State.OPEN,
+    ),
+    (
+        "failure-rate-policy-slow-probes-reopen-by-slow-rate",
+        {**R4J, "slow_call_duration_s": 1.0, "slow_call_rate_threshold": 50},
+        "+30 s s S",
+        ["probe", "probe", "rejected"],
+        State.OPEN,
+    ),
+    (
+        "failure-rate-policy-a-slow-probe-is-not-a-failure",
+        {**R4J, "slow_call_duration_s": 1.0},
+        "+30 s s S",
+        ["probe", "probe", "ok"],
+        State.CLOSED,
+    ),
 ]
 
 
@@ -583,7 +619,7 @@ def test_listener_errors_are_logged_and_do_not_break_calls(caplog):
         clock=clock,
         listeners=[broken, good.append],
     )
-    with caplog.at_level(logging.ERROR, logger="breakers.engine"):
+    with caplog.at_level(logging.ERROR, logger="breakers.engine.machine"):
         assert run(b, clock, "F S") == ["ok", "rejected"]
     assert "boom" in caplog.text
     assert [t.to_state for t in good] == [State.OPEN]
@@ -644,6 +680,10 @@ BAD_CONFIGS = [
     ("half_open_probe_interval_s", -1),
     ("half_open_success_threshold", 0),
     ("probe_lease_s", 0),
+    ("half_open_policy", "resilience4j"),
+    ("half_open_permitted_calls", 0),
+    ("half_open_permitted_calls", 10_001),
+    ("half_open_max_wait_s", -1),
     ("open_wait_s", float("nan")),
     ("consecutive_failures", True),
 ]
@@ -653,6 +693,15 @@ BAD_CONFIGS = [
 def test_config_validation_names_the_field(field, value):
     with pytest.raises(ValueError, match=f"^{field}:"):
         BreakerConfig(**{field: value})
+
+
+def test_failure_rate_policy_needs_a_rate_to_judge_by():
+    with pytest.raises(ValueError, match="^half_open_policy:"):
+        BreakerConfig(
+            half_open_policy="failure_rate",
+            failure_rate_threshold=None,
+            slow_call_rate_threshold=None,
+        )
 
 
 def test_time_window_limits():
@@ -683,3 +732,79 @@ def test_config_is_frozen():
     cfg = BreakerConfig()
     with pytest.raises(AttributeError):
         cfg.window_size = 5  # type: ignore[misc]
+
+
+# -- the in-process store's cheap CLOSED path stays exact --------------------------------------
+
+
+class CountingStore(InProcessStore):
+    """The real in-process store, counting the flushes it is asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushes = 0
+
+    def flush(self, name, batch, config, now):
+        self.flushes += 1
+        return super().flush(name, batch, config, now)
+
+
+def counted(**overrides) -> tuple[Breaker, FakeClock, CountingStore]:
+    clock, store = FakeClock(), CountingStore()
+    return Breaker("dep", BreakerConfig(**overrides), store, clock=clock), clock, store
+
+
+def test_successes_in_a_full_enough_window_are_merged_in_batches():
+    b, clock, store = counted(minimum_calls=5)
+    run(b, clock, "S x5")
+    assert store.flushes == 5  # every call until the window holds minimum_calls
+    run(b, clock, "S x200")
+    assert store.flushes == 5  # then none, until a batch fills or a call could trip
+    run(b, clock, "S x56")
+    assert store.flushes == 6 and b.snapshot.calls == 100  # 256 pending: merged
+    run(b, clock, "F")
+    assert store.flushes == 7  # a failure is evaluated at once, with what was pending
+
+
+def test_a_slow_call_is_evaluated_at_once_when_slowness_can_trip():
+    b, clock, _ = make(
+        consecutive_failures=0,
+        failure_rate_threshold=None,
+        slow_call_rate_threshold=50,
+        slow_call_duration_s=1.0,
+        minimum_calls=4,
+    )
+    run(b, clock, "S S s")
+    assert b.state is State.CLOSED  # 3 calls: below minimum_calls
+    run(b, clock, "S x3")
+    assert b.state is State.CLOSED  # 1 slow of 6
+    run(b, clock, "s s")
+    assert b.state is State.CLOSED  # 3 of 8: 37.5 %
+    run(b, clock, "s")
+    assert b.state is State.CLOSED  # 4 of 9
+    run(b, clock, "s")
+    assert (b.state, b.snapshot.reason) == (State.OPEN, "slow_call_rate")  # 5 of 10, at once
+
+
+def test_a_time_window_is_evaluated_on_the_first_call_of_a_new_second():
+    b, clock, _ = make(
+        consecutive_failures=0,
+        window_type="time",
+        window_size=10,
+        minimum_calls=4,
+        slow_call_rate_threshold=None,
+    )
+    run(b, clock, "S x4 +5 F F F")
+    assert b.state is State.CLOSED  # 3 failures of 7
+    clock.advance(5.5)  # the four successes leave the window
+    run(b, clock, "S")
+    assert (b.state, b.snapshot.reason) == (State.OPEN, "failure_rate")  # 3 of 4, at once
+
+
+def test_a_lowered_threshold_is_judged_at_the_next_success():
+    b, clock, _ = make(consecutive_failures=0, minimum_calls=4, slow_call_rate_threshold=None)
+    run(b, clock, "S x6 F F")
+    assert b.state is State.CLOSED  # 25 %
+    b.update_config(b.config.replace(failure_rate_threshold=20.0))
+    run(b, clock, "S")
+    assert (b.state, b.snapshot.reason) == (State.OPEN, "failure_rate")  # 2 of 9 >= 20 %

@@ -24,34 +24,31 @@ import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
 
 from breakers.engine import Breaker, BreakerConfig, BreakerOpen, Outcome, State, Transition
-from breakers.stores import RedisStore
+from breakers.engine.redis_store import RedisStore
 
-REDIS_URL = "redis://127.0.0.1:6379/5"
 ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def require_redis() -> str:
-    """Skip when Redis is down, unless CONTROLPLANE_REQUIRE_SERVICES=1: then fail."""
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1).ping()
-    except redis.RedisError as exc:
-        msg = f"Redis at {REDIS_URL} is unreachable ({exc})"
-        if os.environ.get("CONTROLPLANE_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{msg} and CONTROLPLANE_REQUIRE_SERVICES=1")
-        pytest.skip(f"{msg}; set CONTROLPLANE_REQUIRE_SERVICES=1 to make this a failure")
-    return REDIS_URL
+    # Imported when called: this module also runs as a bare worker process (worker_main),
+    # where tests.conftest cannot load (it needs Django's apps).
+    from tests.conftest import require_redis as shared
+
+    return shared()
 
 
 @pytest.fixture
 def prefix():
+    url = require_redis()
     p = f"test:cluster:{uuid.uuid4().hex[:10]}:"
     yield p
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
     try:
         keys = list(client.scan_iter(match=f"{p}*"))
         if keys:
@@ -122,7 +119,7 @@ def test_unreachable_redis_falls_back_to_local_decisions(caplog):
         f"redis://127.0.0.1:{_free_port()}/5", socket_timeout_s=0.2, retry_interval_s=0.1
     )
     try:
-        with caplog.at_level(logging.WARNING, logger="breakers.redis_store"):
+        with caplog.at_level(logging.WARNING, logger="breakers.engine.redis_store"):
             b = Breaker("dep", BreakerConfig(consecutive_failures=3), store)
             worst = 0.0
             for _ in range(3):
@@ -565,8 +562,9 @@ def test_redis_cut_falls_back_locally_then_resyncs(prefix, target, tmp_path):
         open_wait_s=30.0,
         max_open_wait_s=30.0,
     )
-    proxy = TcpProxy(int(url.split(":")[2].split("/")[0]))
-    proxied = f"redis://127.0.0.1:{proxy.port}/5"
+    parts = urlsplit(url)
+    proxy = TcpProxy(parts.port or 6379)
+    proxied = urlunsplit(parts._replace(netloc=f"127.0.0.1:{proxy.port}"))  # same DB number
     target.mode = "ok"
     operator = RedisStore(url, prefix=prefix, start_threads=False)  # direct, never cut
     cluster = Cluster(

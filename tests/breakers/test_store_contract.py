@@ -5,7 +5,6 @@ through both side by side and requires identical records."""
 from __future__ import annotations
 
 import itertools
-import os
 import uuid
 
 import pytest
@@ -18,14 +17,17 @@ from breakers.engine import (
     Breaker,
     BreakerConfig,
     BreakerOpen,
+    HalfOpenPolicy,
+    InProcessStore,
     Outcome,
     Snapshot,
     State,
+    StateStore,
     WindowType,
 )
-from breakers.stores import InProcessStore, RedisStore, StateStore
+from breakers.engine.redis_store import RedisStore
+from tests.conftest import require_redis
 
-REDIS_URL = "redis://127.0.0.1:6379/5"
 T0 = 1_000.0
 QUIET = {
     "consecutive_failures": 0,
@@ -34,20 +36,8 @@ QUIET = {
 }
 
 
-def require_redis() -> str:
-    """Skip when Redis is down, unless CONTROLPLANE_REQUIRE_SERVICES=1: then fail."""
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1).ping()
-    except redis.RedisError as exc:
-        msg = f"Redis at {REDIS_URL} is unreachable ({exc})"
-        if os.environ.get("CONTROLPLANE_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{msg} and CONTROLPLANE_REQUIRE_SERVICES=1")
-        pytest.skip(f"{msg}; set CONTROLPLANE_REQUIRE_SERVICES=1 to make this a failure")
-    return REDIS_URL
-
-
 def purge(prefix: str) -> None:
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(require_redis())
     keys = list(client.scan_iter(match=f"{prefix}*", count=500))
     if keys:
         client.delete(*keys)
@@ -391,6 +381,125 @@ def test_delete_forgets_the_record(store, name):
     assert store.load(name) == Snapshot(name)
 
 
+# -- the failure_rate (Resilience4j) half-open policy ----------------------------------------
+
+R4J = {
+    "consecutive_failures": 1,
+    "half_open_policy": "failure_rate",
+    "half_open_permitted_calls": 4,
+    "half_open_probe_interval_s": 0,
+    "probe_lease_s": 20,
+}
+
+
+def probes(store: StateStore, name: str, cfg: BreakerConfig, n: int, now: float) -> list[str]:
+    tokens = [store.acquire_probe(name, cfg, now).token for _ in range(n)]
+    assert all(tokens), tokens
+    return tokens  # type: ignore[return-value]
+
+
+def test_failure_rate_policy_lets_the_permitted_calls_through_together(store, name):
+    cfg = BreakerConfig(**R4J)
+    tripped(store, name, cfg)
+    t = T0 + 30
+    tokens = probes(store, name, cfg, 4, t)  # all four at once: the limit is not "in flight"
+    refused = store.acquire_probe(name, cfg, t)
+    assert refused.token is None and refused.retry_at == t + 20  # the first lease's expiry
+    # A failed probe does not re-open at once: the four are judged together.
+    snap = store.complete_probe(name, tokens[0], False, cfg, t + 1)
+    assert (snap.state, snap.probe_failures, snap.probe_successes) == (State.HALF_OPEN, 1, 0)
+    for token in tokens[1:3]:
+        snap = store.complete_probe(name, token, True, cfg, t + 1)
+    assert snap.state is State.HALF_OPEN
+    snap = store.complete_probe(name, tokens[3], True, cfg, t + 1)
+    assert (snap.state, snap.reason) == (State.CLOSED, "probe_succeeded")  # 25 % < 50 %
+    assert (snap.probe_failures, snap.probe_successes, snap.reopen_count) == (0, 0, 0)
+
+
+def test_failure_rate_policy_reopens_when_the_rate_reaches_the_threshold(store, name):
+    cfg = BreakerConfig(**R4J)
+    tripped(store, name, cfg)
+    t = T0 + 30
+    for token, ok in zip(probes(store, name, cfg, 4, t), [True, False, True, False], strict=True):
+        snap = store.complete_probe(name, token, ok, cfg, t)
+    assert (snap.state, snap.reason, snap.reopen_count) == (State.OPEN, "probe_failure_rate", 1)
+    assert snap.open_until == t + 60  # backed off like a failed probe
+
+
+def test_failure_rate_policy_judges_the_slow_call_rate(store, name):
+    cfg = BreakerConfig(**R4J, slow_call_rate_threshold=50.0)
+    tripped(store, name, cfg)
+    t = T0 + 30
+    for token, slow in zip(probes(store, name, cfg, 4, t), [True, True, False, False], strict=True):
+        snap = store.complete_probe(name, token, True, cfg, t, slow)
+    assert (snap.state, snap.reason) == (State.OPEN, "probe_slow_call_rate")
+
+
+def test_failure_rate_policy_caps_calls_in_total_not_in_flight(store, name):
+    cfg = BreakerConfig(**{**R4J, "half_open_permitted_calls": 3})
+    tripped(store, name, cfg)
+    t = T0 + 30
+    for _ in range(2):
+        (token,) = probes(store, name, cfg, 1, t)
+        assert store.complete_probe(name, token, True, cfg, t).state is State.HALF_OPEN
+    (last,) = probes(store, name, cfg, 1, t)
+    assert store.acquire_probe(name, cfg, t).token is None  # 2 done + 1 in flight = 3
+    assert store.complete_probe(name, last, True, cfg, t).state is State.CLOSED
+
+
+def test_a_lowered_permitted_count_is_judged_at_the_next_probe(store, name):
+    cfg = BreakerConfig(**R4J)
+    tripped(store, name, cfg)
+    t = T0 + 30
+    for token in probes(store, name, cfg, 2, t):
+        store.complete_probe(name, token, True, cfg, t)
+    lowered = cfg.replace(half_open_permitted_calls=2)
+    res = store.acquire_probe(name, lowered, t + 1)
+    assert (res.token, res.snapshot.state, res.snapshot.reason) == (
+        None,
+        State.CLOSED,
+        "probe_succeeded",
+    )
+
+
+@pytest.mark.parametrize("policy", list(HalfOpenPolicy))
+def test_half_open_longer_than_the_max_wait_reopens(store, name, policy):
+    cfg = BreakerConfig(**{**R4J, "half_open_policy": policy, "half_open_max_wait_s": 5})
+    tripped(store, name, cfg)
+    t = T0 + 30
+    (token,) = probes(store, name, cfg, 1, t)
+    if policy is HalfOpenPolicy.FIRST_FAILURE:
+        waiting = store.acquire_probe(name, cfg, t + 1)
+        assert waiting.retry_at == t + 5  # the deadline comes before the lease's expiry
+    res = store.acquire_probe(name, cfg, t + 5)
+    assert (res.token, res.snapshot.state, res.snapshot.reason) == (
+        None,
+        State.OPEN,
+        "half_open_max_wait",
+    )
+    assert res.retry_at == res.snapshot.open_until == t + 5 + 60
+    # The probe's late answer no longer counts.
+    assert store.complete_probe(name, token, True, cfg, t + 6).state is State.OPEN
+
+
+def test_a_probe_completed_after_the_max_wait_reopens(store, name):
+    cfg = BreakerConfig(**R4J, half_open_max_wait_s=5)
+    tripped(store, name, cfg)
+    (token,) = probes(store, name, cfg, 1, T0 + 30)
+    snap = store.complete_probe(name, token, True, cfg, T0 + 35)
+    assert (snap.state, snap.reason) == (State.OPEN, "half_open_max_wait")
+
+
+@pytest.mark.parametrize(("slow_rate", "state"), [(None, State.CLOSED), (50.0, State.OPEN)])
+def test_first_failure_policy_fails_a_slow_probe_only_when_slowness_can_trip(
+    store, name, slow_rate, state
+):
+    cfg = BreakerConfig(consecutive_failures=1, slow_call_rate_threshold=slow_rate)
+    tripped(store, name, cfg)
+    token = store.acquire_probe(name, cfg, T0 + 30).token
+    assert store.complete_probe(name, token, True, cfg, T0 + 30, True).state is state
+
+
 # -- through Breakers -----------------------------------------------------------------------
 
 
@@ -445,7 +554,7 @@ OPS = st.lists(
         st.tuples(st.just("flush"), st.text(alphabet="0123", min_size=1, max_size=7)),
         st.tuples(st.just("advance"), st.sampled_from([0.5, 1.0, 2.5, 7.0, 30.0])),
         st.tuples(st.just("probe")),
-        st.tuples(st.just("complete"), st.integers(0, 3), st.booleans()),
+        st.tuples(st.just("complete"), st.integers(0, 3), st.booleans(), st.booleans()),
         st.tuples(
             st.just("force"),
             st.sampled_from([None, State.FORCED_OPEN, State.FORCED_CLOSED, State.DISABLED]),
@@ -454,22 +563,33 @@ OPS = st.lists(
     max_size=40,
 )
 
-CONFIGS = st.builds(
-    BreakerConfig,
-    consecutive_failures=st.sampled_from([0, 3]),
-    failure_rate_threshold=st.sampled_from([None, 50.0, 33.3]),
-    slow_call_rate_threshold=st.sampled_from([None, 60.0]),
-    window_type=st.sampled_from(list(WindowType)),
-    window_size=st.sampled_from([5, 8]),
-    minimum_calls=st.sampled_from([3, 5]),
-    open_wait_s=st.sampled_from([2.0, 5.0]),
-    open_wait_multiplier=st.sampled_from([1.5, 2.0]),
-    max_open_wait_s=st.just(9.0),
-    half_open_max_probes=st.sampled_from([1, 2]),
-    half_open_probe_interval_s=st.sampled_from([0.0, 1.0]),
-    half_open_success_threshold=st.sampled_from([1, 2]),
-    probe_lease_s=st.sampled_from([3.0, 10.0]),
-)
+
+@st.composite
+def CONFIGS(draw) -> BreakerConfig:
+    fields = {
+        "consecutive_failures": draw(st.sampled_from([0, 3])),
+        "failure_rate_threshold": draw(st.sampled_from([None, 50.0, 33.3])),
+        "slow_call_rate_threshold": draw(st.sampled_from([None, 60.0])),
+        "window_type": draw(st.sampled_from(list(WindowType))),
+        "window_size": draw(st.sampled_from([5, 8])),
+        "minimum_calls": draw(st.sampled_from([3, 5])),
+        "open_wait_s": draw(st.sampled_from([2.0, 5.0])),
+        "open_wait_multiplier": draw(st.sampled_from([1.5, 2.0])),
+        "max_open_wait_s": 9.0,
+        "half_open_max_probes": draw(st.sampled_from([1, 2])),
+        "half_open_probe_interval_s": draw(st.sampled_from([0.0, 1.0])),
+        "half_open_success_threshold": draw(st.sampled_from([1, 2])),
+        "probe_lease_s": draw(st.sampled_from([3.0, 10.0])),
+        "half_open_policy": draw(st.sampled_from(list(HalfOpenPolicy))),
+        "half_open_permitted_calls": draw(st.sampled_from([1, 3])),
+        "half_open_max_wait_s": draw(st.sampled_from([0.0, 4.0])),
+    }
+    if fields["half_open_policy"] is HalfOpenPolicy.FAILURE_RATE and not (
+        fields["failure_rate_threshold"] or fields["slow_call_rate_threshold"]
+    ):
+        fields["failure_rate_threshold"] = 50.0  # the policy needs a rate to judge by
+    return BreakerConfig(**fields)
+
 
 _counter = itertools.count()
 
@@ -479,7 +599,7 @@ def _comparable(snap: Snapshot) -> tuple:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(cfg=CONFIGS, ops=OPS)
+@given(cfg=CONFIGS(), ops=OPS)
 def test_lua_matches_python(cfg, ops):
     rs = new_redis_store()
     mem = InProcessStore(node_id=rs.node_id)
@@ -513,7 +633,7 @@ def test_lua_matches_python(cfg, ops):
                     continue
                 ta, tb = tokens[op[1] % len(tokens)]
                 results = [
-                    s.complete_probe(name, t or "none", op[2], cfg, now)
+                    s.complete_probe(name, t or "none", op[2], cfg, now, op[3])
                     for s, t in ((mem, ta), (rs, tb))
                 ]
             else:

@@ -52,11 +52,17 @@ def test_it_tolerates_case_and_surrounding_space() -> None:
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("rolling:31d", "7, 28, 30 or 90"),
+        ("rolling:2d", "3 to 92 days"),
+        ("rolling:93d", "3 to 92 days"),
         ("rolling:30", "day count"),
         ("rolling:d", "day count"),
         ("rolling:-7d", "day count"),
-        ("calendar:week", "'month' or 'quarter'"),
+        ("calendar:fortnight", "day, week, month or quarter"),
+        ("calendar:4month", "1 to 3"),
+        ("calendar:month;tz=Mars/Olympus", "IANA"),
+        ("calendar:month;start=2024-01-31T00:00", "day 1 to 28"),
+        ("calendar:week;start=2024-01-01T00:00:30", "whole minute"),
+        ("calendar:month;colour=red", "unknown option"),
         ("sliding:30d", "unknown kind 'sliding'"),
         ("30d", "not a window spec"),
         ("", "not a window spec"),
@@ -76,7 +82,7 @@ def test_it_rejects_a_window_that_is_not_text() -> None:
 
 def test_it_rejects_inconsistent_window_fields() -> None:
     with pytest.raises(InvalidInput, match="days"):
-        Window(WindowKind.ROLLING, days=14)
+        Window(WindowKind.ROLLING, days=93)
     with pytest.raises(InvalidInput, match="days"):
         Window(WindowKind.ROLLING, days=30.0)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="period"):
@@ -220,3 +226,72 @@ def test_it_accepts_any_utc_tzinfo() -> None:
     assert window_bounds("calendar:month", now)[0] == utc(2024, 5, 1)
     now = datetime(2024, 5, 17, 8, tzinfo=ZoneInfo("UTC"))
     assert window_bounds("calendar:month", now)[0] == utc(2024, 5, 1)
+
+
+# --------------------------------------------------------------------------- zones and anchors
+
+
+def test_it_round_trips_a_calendar_window_with_a_zone_and_an_anchor() -> None:
+    text = "calendar:week;start=2022-01-01T12:00;tz=America/New_York"
+    window = parse_window(text)
+    assert window == Window.calendar(
+        "week",
+        time_zone="America/New_York",
+        start=datetime(2022, 1, 1, 12),  # noqa: DTZ001
+    )
+    # the anchor is kept as the same weekday and time in the week of the default anchor
+    assert format_window(window) == "calendar:week;start=2020-01-11T12:00;tz=America/New_York"
+    assert parse_window(format_window(window)) == window
+    assert format_window(parse_window("Calendar:Month;start=2020-01-01T00:00")) == "calendar:month"
+
+
+def test_it_accepts_any_rolling_day_count_within_the_bounds() -> None:
+    assert window_length("rolling:14d", utc(2024, 3, 1)) == timedelta(days=14)
+    assert window_length("rolling:3d", utc(2024, 3, 1)) == timedelta(days=3)
+
+
+def test_a_zoned_month_starts_at_local_midnight_across_daylight_saving() -> None:
+    # New York: EST (-5) in March until the 10th, EDT (-4) in April.
+    start, end = period_bounds("calendar:month;tz=America/New_York", utc(2024, 3, 20))
+    assert start == utc(2024, 3, 1, 5)
+    assert end == utc(2024, 4, 1, 4)
+    assert window_length("calendar:month;tz=America/New_York", utc(2024, 3, 20)) == timedelta(
+        days=31, hours=-1
+    )
+    # Still February in New York at 03:00 UTC on 1 March.
+    assert period_bounds("calendar:month;tz=America/New_York", utc(2024, 3, 1, 3))[0] == utc(
+        2024, 2, 1, 5
+    )
+
+
+def test_a_weekly_window_counts_from_its_anchor_in_its_zone() -> None:
+    window = "calendar:week;start=2022-01-01T12:00;tz=America/New_York"  # a Saturday noon
+    start, end = period_bounds(window, utc(2024, 5, 15))  # a Wednesday
+    assert start == utc(2024, 5, 11, 16)  # Saturday 12:00 EDT
+    assert end == utc(2024, 5, 18, 16)
+    assert period_bounds(window, utc(2024, 5, 11, 16)) == (start, end)
+    assert period_bounds(window, utc(2024, 5, 11, 15, 59))[1] == start
+
+
+def test_a_two_month_window_anchored_mid_month() -> None:
+    window = "calendar:2month;start=2024-01-15T00:00"
+    assert period_bounds(window, utc(2024, 3, 14, 23, 59)) == (utc(2024, 1, 15), utc(2024, 3, 15))
+    assert period_bounds(window, utc(2024, 3, 15)) == (utc(2024, 3, 15), utc(2024, 5, 15))
+    # before the anchor too
+    assert period_bounds(window, utc(2023, 12, 1)) == (utc(2023, 11, 15), utc(2024, 1, 15))
+
+
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [
+        ("calendar:month;start=2024-03-01T00:00", "calendar:month"),
+        ("calendar:quarter;start=2023-10-01T00:00", "calendar:quarter"),
+        ("calendar:quarter;start=2024-02-01T00:00", "calendar:quarter;start=2020-02-01T00:00"),
+        ("calendar:week;start=2024-05-13T00:00", "calendar:week"),  # a Monday
+        ("calendar:2month;start=2024-02-01T00:00", "calendar:2month;start=2020-02-01T00:00"),
+    ],
+)
+def test_anchors_whole_periods_apart_have_one_text_form(text: str, canonical: str) -> None:
+    assert format_window(parse_window(text)) == canonical
+    now = utc(2024, 6, 17, 8)
+    assert period_bounds(text, now) == period_bounds(canonical, now)

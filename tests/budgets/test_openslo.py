@@ -199,14 +199,14 @@ def _slo_doc(**spec_changes) -> str:
             "not supported",
         ),
         (
-            _slo_doc(budgetingMethod="RatioTimeslices"),
+            _slo_doc(budgetingMethod="Ratios"),
             "documents[0].spec.budgetingMethod",
             "RatioTimeslices",
         ),
         (
-            _slo_doc(timeWindow=[{"duration": "14d", "isRolling": True}]),
+            _slo_doc(timeWindow=[{"duration": "1h", "isRolling": True}]),
             "documents[0].spec.timeWindow[0].duration",
-            "7d, 28d, 30d or 90d",
+            "whole days from 3",
         ),
         (
             _slo_doc(timeWindow=[{"duration": "1Y", "isRolling": False}]),
@@ -221,18 +221,23 @@ def _slo_doc(**spec_changes) -> str:
                         "isRolling": False,
                         "calendar": {
                             "startTime": "2024-01-01 00:00:00",
-                            "timeZone": "America/New_York",
+                            "timeZone": "Mars/Olympus_Mons",
                         },
                     }
                 ]
             ),
             "documents[0].spec.timeWindow[0].calendar.timeZone",
-            "only UTC",
+            "IANA",
         ),
         (
-            _slo_doc(objectives=[{"target": 0.99}, {"target": 0.999}]),
-            "documents[0].spec.objectives",
-            "exactly one",
+            _slo_doc(
+                objectives=[
+                    {"displayName": "Fast!", "target": 0.99},
+                    {"displayName": "fast", "target": 0.999},
+                ]
+            ),
+            "documents[0].spec.objectives[1].displayName",
+            "same SLO name",
         ),
         (
             _slo_doc(objectives=[{"target": 1.0}]),
@@ -308,7 +313,7 @@ def test_the_api_imports_yaml_and_exports_it(operator, viewer):
 def test_the_api_names_what_is_not_supported(operator):
     response = operator.client().post(
         "/api/v1/openslo/import",
-        data=DOCS.replace("budgetingMethod: Occurrences", "budgetingMethod: RatioTimeslices"),
+        data=DOCS.replace("budgetingMethod: Occurrences", "budgetingMethod: Ratios"),
         content_type="application/yaml",
     )
     assert response.status_code == 400

@@ -3,9 +3,11 @@ as plain regression tests, and the shape and logging of API errors."""
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import pytest
+from django.test import Client
 from rest_framework import serializers
 
 from controlplane import services, tokens
@@ -140,3 +142,163 @@ def test_the_schema_documents_bearer_auth_and_typed_parameters(client):
     created = schema["paths"]["/api/v1/tokens/"]["post"]["responses"]["201"]
     ref = created["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
     assert "token" in schema["components"]["schemas"][ref]["properties"]
+
+
+# --- every bad field named (issue 8 item 10) -----------------------------------------------
+
+
+def test_a_400_names_every_bad_field_in_detail_not_only_the_first(operator):
+    body = {"change_id": "c-1", "version": "1", "kind": "normal", "requested_by": ""}
+    response = operator.client().post("/api/v1/gates/check", body, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json() == {
+        "detail": "Invalid input: service: This field is required; "
+        "requested_by: This field may not be blank.",
+        "code": "invalid",
+        "errors": {
+            "service": ["This field is required."],
+            "requested_by": ["This field may not be blank."],
+        },
+    }
+
+
+def test_detail_names_nested_and_listed_fields_by_their_path():
+    from controlplane.api_errors import describe_errors
+
+    errors = {
+        "config": {"failure_rate": ["Too high."]},
+        "events": [{}, {"id": ["This field is required.", "Too long."]}],
+        "non_field_errors": ["Give either ids or a filter."],
+    }
+    assert describe_errors(errors) == (
+        "Invalid input: config.failure_rate: Too high; "
+        "events[1].id: This field is required. Too long; Give either ids or a filter."
+    )
+
+
+def test_detail_stays_short_for_a_body_of_many_bad_fields(operator):
+    body = {f"field{i:02}": 1 for i in range(25)}
+    response = operator.client().post("/api/v1/services", body, format="json")
+    assert response.status_code == 400
+    assert len(response.json()["errors"]) == 25  # the full map stays
+    assert response.json()["detail"].endswith("field19: Unknown field; and 5 more.")
+
+
+def test_a_nul_in_the_query_names_the_parameter_in_detail(admin):
+    response = admin.client().get("/api/v1/audit/?action=a%00b")
+    assert response.json()["detail"] == "Invalid input: action: Null characters are not allowed."
+
+
+# --- what the fuzzer found once the schema was checked (issue 8 item S5) --------------------
+
+
+@pytest.mark.parametrize("page_size", ["abc", "null", "0", "-1", "501", "1.5"])
+def test_a_page_size_the_schema_refuses_is_400_naming_it(viewer, page_size):
+    response = viewer.client().get(f"/api/v1/services?page_size={page_size}")
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"] == {"page_size": ["A whole number from 1 to 500."]}
+
+
+@pytest.mark.parametrize("page", ["", "last", "0", "-1", "x", "1.0", "\u0661"])
+def test_a_page_that_is_not_a_positive_integer_is_400_naming_it(viewer, page):
+    response = viewer.client().get("/api/v1/services", {"page": page})
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"] == {"page": ["A whole number from 1."]}
+
+
+def test_a_page_past_the_end_is_still_404(viewer):
+    response = viewer.client().get("/api/v1/services?page=2")
+    assert response.status_code == 404
+    assert viewer.client().get("/api/v1/services?page=1").status_code == 200
+
+
+def test_a_page_size_in_range_is_honoured(viewer):
+    for slug in ("a", "b", "c"):
+        services.create_service(actor=viewer.user, slug=slug, name=slug, team="t")
+    body = viewer.client().get("/api/v1/services?page_size=2").json()
+    assert body["count"] == 3 and len(body["results"]) == 2 and body["next"]
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("description", 0, "Not a valid string."),
+        ("name", 1.5, "Not a valid string."),
+        ("team", ["t"], "Not a valid string."),
+    ],
+)
+def test_a_value_of_another_json_type_is_400_not_coerced(operator, field, value, message):
+    body = {"slug": "pay", "name": "Pay", "team": "t", field: value}
+    response = operator.client().post("/api/v1/services", body, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"] == {field: [message]}
+    assert not Service.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "field, value, ok",
+    [
+        ("max_attempts", "3", False),
+        ("max_attempts", 3.0, True),
+        ("max_attempts", True, False),
+        ("timeout_seconds", "2", False),
+        ("timeout_seconds", 2, True),
+        ("enabled", 1, False),
+        ("enabled", False, True),
+    ],
+)
+def test_numbers_and_booleans_take_their_json_type(operator, field, value, ok):
+    from controlplane.serializers import StrictSerializer as Strict
+
+    class Body(Strict):
+        max_attempts = serializers.IntegerField(required=False)
+        timeout_seconds = serializers.FloatField(required=False)
+        enabled = serializers.BooleanField(required=False)
+
+    serializer = Body(data={field: value})
+    assert serializer.is_valid() is ok, serializer.errors
+    if not ok:
+        assert list(serializer.errors) == [field]
+
+
+@functools.cache
+def openapi() -> dict:
+    # Generated once per run: the schema depends on the code only, and generating it is slow.
+    response = Client().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    return response.json()
+
+
+def test_the_schema_documents_the_error_statuses_of_every_operation():
+    schema = openapi()
+    assert schema["components"]["schemas"]["Error"]["required"] == ["detail", "code"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            for code in ("400", "401", "403", "406"):
+                body = responses[code]["content"]["application/json"]["schema"]
+                assert body == {"$ref": "#/components/schemas/Error"}, (method, path, code)
+            if "requestBody" in operation:
+                assert {"413", "415"} <= set(responses), (method, path)
+            if "{" in path:
+                assert "404" in responses, (method, path)
+    gate = schema["paths"]["/api/v1/gates/check/"]["post"]["responses"]
+    assert {"200", "202", "409", "423"} <= set(gate)
+    assert gate["409"]["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/events/", "/api/v1/dead-letters/"])
+def test_the_schema_says_the_event_lists_are_pages(path):
+    schema = openapi()
+    ok = schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+    page = schema["components"]["schemas"][ok["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert page["type"] == "object" and {"count", "results"} <= set(page["required"])
+    assert page["properties"]["results"]["type"] == "array"
+    params = {p["name"] for p in schema["paths"][path]["get"]["parameters"]}
+    assert {"page", "page_size"} <= params
+
+
+def test_the_schema_does_not_promise_what_some_roles_do_not_get():
+    components = openapi()["components"]["schemas"]
+    assert "secret" in components["Route"]["properties"]
+    assert "secret" not in components["Route"]["required"]  # viewers never get it
+    assert components["EventOut"]["properties"]["route"]["nullable"] is True

@@ -16,13 +16,16 @@ class Command(BaseCommand):
         if path == "-":
             import sys
 
-            text = sys.stdin.read()
+            try:
+                text = sys.stdin.read()
+            except UnicodeDecodeError as exc:
+                raise CommandError(f"standard input is not UTF-8 text: {exc}") from None
         else:
             try:
                 with open(path, encoding="utf-8") as handle:
                     text = handle.read()
-            except OSError as exc:
-                raise CommandError(f"cannot read {path}: {exc}") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise CommandError(f"cannot read {path} as UTF-8 text: {exc}") from None
         user = None
         if actor:
             user = get_user_model().objects.filter(username=actor).first()

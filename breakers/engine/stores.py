@@ -10,9 +10,9 @@ the store applies them atomically in one place:
 * ``force``          operator modes, and back to automatic
 
 `InProcessStore` (here, stdlib only) is the embedded default for one worker process and the
-reference implementation; `RedisStore` (breakers/redis_store.py, imported lazily so this
-module never needs redis) runs the same rules as one Lua script per operation and shares them
-between any number of processes. Both pass tests/breakers/test_store_contract.py.
+reference implementation; `RedisStore` (breakers/engine/redis_store.py) runs the same rules
+as one Lua script per operation and shares them between any number of processes. Both
+implement `breakers.engine.machine.StateStore` and pass tests/breakers/test_store_contract.py.
 """
 
 from __future__ import annotations
@@ -24,56 +24,20 @@ import threading
 import uuid
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from .engine import (
+from .machine import (
     OPERATOR_STATES,
     Batch,
+    Breaker,
     BreakerConfig,
+    HalfOpenPolicy,
     ProbeResult,
     Snapshot,
     State,
     WindowType,
 )
 
-if TYPE_CHECKING:
-    from .engine import Breaker
-    from .redis_store import RedisStore
-
-__all__ = ["InProcessStore", "RedisStore", "StateStore", "default_store", "make_node_id"]
-
-
-@runtime_checkable
-class StateStore(Protocol):
-    """What a `Breaker` needs from shared state. Every method that takes `now` uses the
-    breaker's clock (wall clock by default) so that nodes can compare times."""
-
-    node_id: str
-    flush_max_calls: int  # the breaker asks for a flush once this many calls are pending
-
-    def attach(self, breaker: Breaker) -> Snapshot:
-        """Start delivering updates for `breaker.name` to `breaker`; return the record."""
-        ...
-
-    def detach(self, breaker: Breaker) -> None: ...
-
-    def request_flush(self, breaker: Breaker, urgent: bool) -> None:
-        """Calls are pending on `breaker` (urgent: a failure among them)."""
-        ...
-
-    def load(self, name: str) -> Snapshot: ...
-
-    def flush(self, name: str, batch: Batch, config: BreakerConfig, now: float) -> Snapshot: ...
-
-    def acquire_probe(self, name: str, config: BreakerConfig, now: float) -> ProbeResult: ...
-
-    def complete_probe(
-        self, name: str, token: str, success: bool, config: BreakerConfig, now: float
-    ) -> Snapshot: ...
-
-    def force(self, name: str, state: State | None, now: float) -> Snapshot: ...
-
-    def delete(self, name: str) -> None: ...
+__all__ = ["AttachedBreakers", "InProcessStore", "make_node_id"]
 
 
 def make_node_id() -> str:
@@ -103,6 +67,8 @@ class _Record:
         "failures",
         "slow",
         "probe_ok",
+        "probe_fail",
+        "probe_slow",
         "last_probe",
         "leases",
     )
@@ -126,6 +92,8 @@ class _Record:
         self.failures = 0
         self.slow = 0
         self.probe_ok = 0
+        self.probe_fail = 0
+        self.probe_slow = 0
         self.last_probe: float | None = None
         self.leases: dict[str, float] = {}  # probe token -> lease expiry
 
@@ -144,9 +112,11 @@ class _Record:
             self.failures,
             self.slow,
             self.probe_ok,
+            self.probe_fail,
+            self.probe_slow,
         )
 
-    # -- rules (mirrored line by line in breakers/lua/breaker.lua) -----------------------
+    # -- rules (mirrored line by line in breakers/engine/lua/breaker.lua) ----------------
 
     def transition(self, to: State, reason: str, now: float, origin: str) -> None:
         self.state = to
@@ -160,13 +130,34 @@ class _Record:
         self.tw = {}
         self.consec = 0
 
+    def clear_probes(self) -> None:
+        self.leases = {}
+        self.probe_ok = self.probe_fail = self.probe_slow = 0
+
+    def half_open_expired(self, cfg: BreakerConfig, now: float) -> bool:
+        wait = cfg.half_open_max_wait_s
+        return wait > 0 and now >= self.changed_at + wait
+
+    def judge_probes(self, cfg: BreakerConfig, now: float, origin: str) -> None:
+        """failure_rate policy: once the permitted calls are done, their rates decide."""
+        n = self.probe_ok + self.probe_fail
+        if n < cfg.half_open_permitted_calls:
+            self.version += 1  # same state, but other nodes must retry for a slot
+            return
+        fr, sr = cfg.failure_rate_threshold, cfg.slow_call_rate_threshold
+        if fr is not None and self.probe_fail * 100 >= fr * n:
+            self.trip("probe_failure_rate", self.reopen + 1, cfg, now, origin)
+        elif sr is not None and self.probe_slow * 100 >= sr * n:
+            self.trip("probe_slow_call_rate", self.reopen + 1, cfg, now, origin)
+        else:
+            self.reset(State.CLOSED, "probe_succeeded", now, origin)
+
     def trip(self, reason: str, reopen: int, cfg: BreakerConfig, now: float, origin: str) -> None:
         # Figures are kept: they say what tripped it. The window restarts on the next CLOSED.
         self.reopen = reopen
         self.open_until = now + cfg.open_wait(reopen)
         self.clear_window()
-        self.leases = {}
-        self.probe_ok = 0
+        self.clear_probes()
         self.transition(State.OPEN, reason, now, origin)
 
     def reset(self, to: State, reason: str, now: float, origin: str) -> None:
@@ -175,8 +166,7 @@ class _Record:
         self.open_until = 0.0
         self.clear_window()
         self.calls = self.failures = self.slow = 0
-        self.leases = {}
-        self.probe_ok = 0
+        self.clear_probes()
         self.last_probe = None
         self.transition(to, reason, now, origin)
 
@@ -243,38 +233,68 @@ class _Record:
         """Return (token or None, retry_at, transitioned)."""
         changed = False
         if self.state is State.OPEN and now >= self.open_until:
-            self.leases = {}
-            self.probe_ok = 0
+            self.clear_probes()
             self.last_probe = None
             self.transition(State.HALF_OPEN, "open_wait_elapsed", now, origin)
             changed = True
         if self.state is State.HALF_OPEN:
+            if self.half_open_expired(cfg, now):
+                self.trip("half_open_max_wait", self.reopen + 1, cfg, now, origin)
+                return None, self.open_until, True
             for t in [t for t, exp in self.leases.items() if exp <= now]:
                 del self.leases[t]
+            if cfg.half_open_policy is HalfOpenPolicy.FIRST_FAILURE:
+                full = len(self.leases) >= cfg.half_open_max_probes
+            else:
+                done = self.probe_ok + self.probe_fail
+                if not self.leases and done >= cfg.half_open_permitted_calls:
+                    # All permitted calls are in (the limit was lowered meanwhile): judge now.
+                    self.judge_probes(cfg, now, origin)  # always a transition here
+                    return None, self.open_until or None, True  # OPEN: when to ask again
+                full = done + len(self.leases) >= cfg.half_open_permitted_calls
             last = self.last_probe
             rate_ok = last is None or now - last >= cfg.half_open_probe_interval_s
-            full = len(self.leases) >= cfg.half_open_max_probes
             if not full and rate_ok:
                 self.leases[token] = now + cfg.probe_lease_s
                 self.last_probe = now
                 return token, None, changed
-            retry: float | None = min(self.leases.values()) if full else None
+            retry: float | None = min(self.leases.values()) if full and self.leases else None
             if not rate_ok:
                 assert last is not None
                 r2 = last + cfg.half_open_probe_interval_s
                 retry = r2 if retry is None else max(retry, r2)
+            if cfg.half_open_max_wait_s > 0:
+                deadline = self.changed_at + cfg.half_open_max_wait_s
+                retry = deadline if retry is None else min(retry, deadline)
             return None, retry, changed
         if self.state is State.OPEN:
             return None, self.open_until, changed
         return None, None, changed
 
     def complete_probe(
-        self, token: str, success: bool, cfg: BreakerConfig, now: float, origin: str
+        self,
+        token: str,
+        success: bool,
+        cfg: BreakerConfig,
+        now: float,
+        origin: str,
+        slow: bool = False,
     ) -> bool:
         if self.state is not State.HALF_OPEN or token not in self.leases:
             return False  # stale: the lease expired and the breaker moved on
         del self.leases[token]
-        if not success:
+        if self.half_open_expired(cfg, now):
+            self.trip("half_open_max_wait", self.reopen + 1, cfg, now, origin)
+        elif cfg.half_open_policy is HalfOpenPolicy.FAILURE_RATE:
+            if success:
+                self.probe_ok += 1
+            else:
+                self.probe_fail += 1
+            if slow:
+                self.probe_slow += 1
+            self.judge_probes(cfg, now, origin)
+        # first_failure: a slow probe fails when slowness can trip the breaker at all.
+        elif not success or (slow and cfg.slow_call_rate_threshold is not None):
             self.trip("probe_failed", self.reopen + 1, cfg, now, origin)
         else:
             self.probe_ok += 1
@@ -322,15 +342,22 @@ class AttachedBreakers:
 class InProcessStore(AttachedBreakers):
     """Shared state for the breakers of one process (the embedded default).
 
-    Every record is evaluated at once (`flush_max_calls=1`): there is no I/O to amortise, and
-    decisions are exact. Breakers with the same name in this process share one record.
+    Decisions are exact (`exact_decisions`): a breaker flushes at once every call that could
+    change its state (a failure, a slow call when slowness counts, any call while the window
+    is short of minimum_calls, the first call of a new second in a time window). Calls that
+    cannot change it (fast successes in a full enough window) are merged every
+    `flush_max_calls` calls or with the next flush, which keeps the CLOSED path cheap.
+    Breakers with the same name in this process share one record (each sees the others'
+    pending successes at their next flush).
     """
+
+    exact_decisions = True
 
     def __init__(
         self,
         *,
         node_id: str | None = None,
-        flush_max_calls: int = 1,
+        flush_max_calls: int = 256,
         on_change: Callable[[Snapshot], None] | None = None,
         epoch_prefix: str = "mem",
     ) -> None:
@@ -386,11 +413,17 @@ class InProcessStore(AttachedBreakers):
         return ProbeResult(token, snap, retry_at)
 
     def complete_probe(
-        self, name: str, token: str, success: bool, config: BreakerConfig, now: float
+        self,
+        name: str,
+        token: str,
+        success: bool,
+        config: BreakerConfig,
+        now: float,
+        slow: bool = False,
     ) -> Snapshot:
         with self._lock:
             rec = self._record(name)
-            changed = rec.complete_probe(token, success, config, now, self.node_id)
+            changed = rec.complete_probe(token, success, config, now, self.node_id, slow)
             snap = rec.snapshot()
         if changed:
             self._on_change(snap)
@@ -428,29 +461,9 @@ class InProcessStore(AttachedBreakers):
             rec.origin = snap.origin
             rec.calls, rec.failures, rec.slow = snap.calls, snap.failures, snap.slow_calls
             rec.probe_ok = snap.probe_successes
+            rec.probe_fail = snap.probe_failures
+            rec.probe_slow = snap.probe_slow_calls
 
     def clear(self) -> None:
         with self._lock:
             self._records.clear()
-
-
-_default_lock = threading.Lock()
-_default: InProcessStore | None = None
-
-
-def default_store() -> InProcessStore:
-    """The process-wide store used by a Breaker created without one."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = InProcessStore()
-        return _default
-
-
-def __getattr__(name: str) -> Any:
-    # RedisStore needs redis-py; import it only when asked for.
-    if name == "RedisStore":
-        from .redis_store import RedisStore
-
-        return RedisStore
-    raise AttributeError(name)

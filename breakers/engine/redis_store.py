@@ -3,7 +3,7 @@
 * Decisions stay local: a Breaker decides from its cached Snapshot; calls are counted in
   memory and flushed by a background thread every `flush_interval_s` or `flush_max_calls`
   calls (at once after a failure), so the healthy path never waits on Redis.
-* Every change is one Lua script (breakers/lua/breaker.lua): window merge + evaluation +
+* Every change is one Lua script (breakers/engine/lua/breaker.lua): window merge + evaluation +
   trip, OPEN -> HALF_OPEN + probe lease, probe completion, operator force. The script bumps
   the record's version and PUBLISHes it; a subscriber thread in every process applies it, and
   a periodic refresh catches anything pub/sub missed.
@@ -23,19 +23,17 @@ import threading
 import time
 import uuid
 import weakref
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from .engine import OPERATOR_STATES, Batch, BreakerConfig, ProbeResult, Snapshot, State
+from .machine import OPERATOR_STATES, Batch, Breaker, BreakerConfig, ProbeResult, Snapshot, State
 from .stores import AttachedBreakers, InProcessStore, make_node_id
-
-if TYPE_CHECKING:
-    from .engine import Breaker
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +44,7 @@ _OUTAGE = (RedisError, OSError)
 
 @functools.lru_cache(maxsize=512)
 def _config_args(cfg: BreakerConfig) -> tuple[str, ...]:
-    """The config as ARGV 8-21 of the script (repr keeps floats exact)."""
+    """The config as ARGV 8-24 of the script (repr keeps floats exact)."""
 
     def num(v: float | None) -> str:
         return "-1" if v is None else repr(v)
@@ -66,6 +64,9 @@ def _config_args(cfg: BreakerConfig) -> tuple[str, ...]:
         str(cfg.half_open_success_threshold),
         repr(cfg.probe_lease_s),
         cfg.window_spec,
+        cfg.half_open_policy.value,
+        str(cfg.half_open_permitted_calls),
+        repr(cfg.half_open_max_wait_s),
     )
 
 
@@ -73,7 +74,7 @@ def _text(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-def snapshot_from_fields(name: str, d: dict[str, Any]) -> Snapshot:
+def snapshot_from_fields(name: str, d: Mapping[Any, Any]) -> Snapshot:
     """Parse the state hash (HGETALL) or the script's JSON record."""
     if not d:
         return Snapshot(name)
@@ -92,6 +93,8 @@ def snapshot_from_fields(name: str, d: dict[str, Any]) -> Snapshot:
         failures=int(g["failures"]),
         slow_calls=int(g["slow"]),
         probe_successes=int(g["probe_ok"]),
+        probe_failures=int(g.get("probe_fail", "0")),  # absent from records of older versions
+        probe_slow_calls=int(g.get("probe_slow", "0")),
     )
 
 
@@ -178,7 +181,7 @@ class RedisStore(AttachedBreakers):
         return self._subscribed.wait(timeout)
 
     @property
-    def client(self) -> redis.Redis:
+    def client(self) -> redis.Redis[bytes]:
         return self._client
 
     def keys_for(self, name: str) -> list[str]:
@@ -244,7 +247,8 @@ class RedisStore(AttachedBreakers):
         out = self._eval(name, "flush", now, config, args)
         if out is not None:
             self.flushes += 1
-            return out["snapshot"]
+            snap: Snapshot = out["snapshot"]
+            return snap
         self.fallback_ops += 1
         return self._local.flush(name, batch, config, now)
 
@@ -259,13 +263,21 @@ class RedisStore(AttachedBreakers):
         )
 
     def complete_probe(
-        self, name: str, token: str, success: bool, config: BreakerConfig, now: float
+        self,
+        name: str,
+        token: str,
+        success: bool,
+        config: BreakerConfig,
+        now: float,
+        slow: bool = False,
     ) -> Snapshot:
-        out = self._eval(name, "complete", now, config, [token, 1 if success else 0])
+        args = [token, 1 if success else 0, 1 if slow else 0]
+        out = self._eval(name, "complete", now, config, args)
         if out is None:
             self.fallback_ops += 1
-            return self._local.complete_probe(name, token, success, config, now)
-        return out["snapshot"]
+            return self._local.complete_probe(name, token, success, config, now, slow)
+        snap: Snapshot = out["snapshot"]
+        return snap
 
     def force(self, name: str, state: State | None, now: float) -> Snapshot:
         if state is not None and state not in OPERATOR_STATES:
@@ -275,7 +287,8 @@ class RedisStore(AttachedBreakers):
         if out is None:
             self.fallback_ops += 1
             return self._local.force(name, state, now)
-        return out["snapshot"]
+        snap: Snapshot = out["snapshot"]
+        return snap
 
     def delete(self, name: str) -> None:
         self._local.delete(name)

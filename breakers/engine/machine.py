@@ -1,9 +1,11 @@
-"""Circuit-breaker engine: configuration, decisions and the local view of a shared breaker.
+"""Circuit-breaker state machine: configuration, decisions, the local view of a shared
+breaker, and the `StateStore` protocol a breaker is given.
 
 Pure Python (stdlib only, no Django). A `Breaker` decides every call from a locally cached
 `Snapshot`; the rules that change state (tripping, half-open probes, operator force) live in
-the state store (`breakers.stores`), so that every process sharing a store applies them
-atomically in one place. See docs/breakers.md.
+the state store (`breakers.engine.stores`, `breakers.engine.redis_store`), so that every
+process sharing a store applies them atomically in one place. This module imports neither
+store: a breaker is always handed its store. See docs/breakers.md.
 """
 
 from __future__ import annotations
@@ -15,10 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NamedTuple
-
-if TYPE_CHECKING:
-    from .stores import StateStore
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +33,11 @@ class State(StrEnum):
     FORCED_OPEN = "FORCED_OPEN"
     FORCED_CLOSED = "FORCED_CLOSED"
     DISABLED = "DISABLED"
+
+    @property
+    def slug(self) -> str:
+        """Lower case: how the database, the metrics and the pages name the state."""
+        return self.value.lower()
 
 
 #: States an operator may force; `None` hands the breaker back to the automatic machine.
@@ -56,6 +60,13 @@ for _i, _o in enumerate(Outcome):
 class WindowType(StrEnum):
     COUNT = "count"  # the last `window_size` calls
     TIME = "time"  # the calls of the last `window_size` seconds (1 s buckets)
+
+
+class HalfOpenPolicy(StrEnum):
+    """How HALF_OPEN decides (docs/breakers.md has the table)."""
+
+    FIRST_FAILURE = "first_failure"  # ours: the first failed probe re-opens, N successes close
+    FAILURE_RATE = "failure_rate"  # Resilience4j's: judge the permitted calls' rates once done
 
 
 def _is_int(v: object) -> bool:
@@ -81,10 +92,13 @@ class BreakerConfig:
     open_wait_s: float = 30.0  # first OPEN period
     open_wait_multiplier: float = 2.0  # each failed probe multiplies the next OPEN period
     max_open_wait_s: float = 64.0  # cap of the backed-off OPEN period
-    half_open_max_probes: int = 1  # probes in flight at once, cluster-wide
+    half_open_max_probes: int = 1  # first_failure: probes in flight at once, cluster-wide
     half_open_probe_interval_s: float = 1.0  # minimum spacing of probe starts
-    half_open_success_threshold: int = 1  # successful probes needed to close
+    half_open_success_threshold: int = 1  # first_failure: successful probes needed to close
     probe_lease_s: float = 30.0  # a probe never recorded frees its slot after this
+    half_open_policy: HalfOpenPolicy = HalfOpenPolicy.FIRST_FAILURE
+    half_open_permitted_calls: int = 10  # failure_rate: calls let through (in total) to judge
+    half_open_max_wait_s: float = 0.0  # HALF_OPEN longer than this re-opens; 0: no limit
 
     def __post_init__(self) -> None:
         # Coerce the JSON forms so from_dict() and hand-written configs behave the same.
@@ -94,6 +108,13 @@ class BreakerConfig:
             except ValueError:
                 raise ValueError(
                     f"window_type: must be one of {[w.value for w in WindowType]}"
+                ) from None
+        if not isinstance(self.half_open_policy, HalfOpenPolicy):
+            try:
+                object.__setattr__(self, "half_open_policy", HalfOpenPolicy(self.half_open_policy))
+            except ValueError:
+                raise ValueError(
+                    f"half_open_policy: must be one of {[p.value for p in HalfOpenPolicy]}"
                 ) from None
         if not isinstance(self.failure_outcomes, frozenset) or not all(
             isinstance(o, Outcome) for o in self.failure_outcomes
@@ -146,6 +167,23 @@ class BreakerConfig:
             bad("half_open_success_threshold", "must be an integer >= 1")
         if not _is_num(self.probe_lease_s) or self.probe_lease_s <= 0:
             bad("probe_lease_s", "must be > 0")
+        if (
+            not _is_int(self.half_open_permitted_calls)
+            or not 1 <= self.half_open_permitted_calls <= MAX_COUNT_WINDOW
+        ):
+            bad("half_open_permitted_calls", f"must be an integer in [1, {MAX_COUNT_WINDOW}]")
+        if not _is_num(self.half_open_max_wait_s) or self.half_open_max_wait_s < 0:
+            bad("half_open_max_wait_s", "must be >= 0 (0: no limit)")
+        if (
+            self.half_open_policy is HalfOpenPolicy.FAILURE_RATE
+            and self.failure_rate_threshold is None
+            and self.slow_call_rate_threshold is None
+        ):
+            bad(
+                "half_open_policy",
+                "failure_rate judges probes by failure_rate_threshold or slow_call_rate_threshold;"
+                " set one of them",
+            )
 
     def open_wait(self, reopen_count: int) -> float:
         """OPEN period after `reopen_count` failed probes in a row (exponential, capped)."""
@@ -166,7 +204,7 @@ class BreakerConfig:
         out: dict[str, Any] = {}
         for f in fields(self):
             v = getattr(self, f.name)
-            if isinstance(v, WindowType):
+            if isinstance(v, WindowType | HalfOpenPolicy):
                 v = v.value
             elif isinstance(v, frozenset):
                 v = sorted(o.value for o in v)
@@ -201,7 +239,9 @@ class Snapshot(NamedTuple):
     calls: int = 0  # shared window figures as of the last evaluation
     failures: int = 0
     slow_calls: int = 0
-    probe_successes: int = 0
+    probe_successes: int = 0  # HALF_OPEN: probes that did not fail
+    probe_failures: int = 0  # HALF_OPEN, failure_rate policy: probes that failed
+    probe_slow_calls: int = 0  # HALF_OPEN, failure_rate policy: probes that were slow
 
     @property
     def failure_rate(self) -> float:
@@ -269,7 +309,8 @@ class BreakerOpen(Exception):
         when = "" if ra is None else f": retry after {ra:.3f}s"
         return f"breaker {self.name!r} is {self.state.value}{when}"
 
-    def __reduce__(self):  # keep it picklable without args in BaseException.args
+    def __reduce__(self) -> tuple[type[BreakerOpen], tuple[str, State, float | None]]:
+        # Keep it picklable without args in BaseException.args.
         return (type(self), (self.name, self.state, self.retry_after))
 
 
@@ -302,27 +343,66 @@ _UNGUARDED_PERMIT = Permit(Permit.UNGUARDED, -1, 0.0)
 _PASSING = (State.CLOSED, State.FORCED_CLOSED)
 
 
+@runtime_checkable
+class StateStore(Protocol):
+    """What a `Breaker` needs from shared state. Every method that takes `now` uses the
+    breaker's clock (wall clock by default) so that nodes can compare times."""
+
+    node_id: str
+    flush_max_calls: int  # the breaker asks for a flush once this many calls are pending
+
+    def attach(self, breaker: Breaker) -> Snapshot:
+        """Start delivering updates for `breaker.name` to `breaker`; return the record."""
+        ...
+
+    def detach(self, breaker: Breaker) -> None: ...
+
+    def request_flush(self, breaker: Breaker, urgent: bool) -> None:
+        """Calls are pending on `breaker` (urgent: a failure among them)."""
+        ...
+
+    def load(self, name: str) -> Snapshot: ...
+
+    def flush(self, name: str, batch: Batch, config: BreakerConfig, now: float) -> Snapshot: ...
+
+    def acquire_probe(self, name: str, config: BreakerConfig, now: float) -> ProbeResult: ...
+
+    def complete_probe(
+        self,
+        name: str,
+        token: str,
+        success: bool,
+        config: BreakerConfig,
+        now: float,
+        slow: bool = False,
+    ) -> Snapshot:
+        """`success`: the outcome was no failure; `slow`: it took >= slow_call_duration_s."""
+        ...
+
+    def force(self, name: str, state: State | None, now: float) -> Snapshot: ...
+
+    def delete(self, name: str) -> None: ...
+
+
 class Breaker:
     """One named breaker in this process.
 
-    Thread-safe. `acquire()`/`record()` never touch the network while the breaker is CLOSED
-    or OPEN: counts are batched and flushed to the store (inline for InProcessStore, by a
-    background thread for RedisStore). Listeners may therefore be called from a store thread.
+    Thread-safe. `acquire()` never touches the network while the breaker is CLOSED or OPEN,
+    and `record()` only for a call that can trip it (a failure, or a slow call when slowness
+    counts): counts are batched and flushed to the store (InProcessStore: at once whenever a
+    call could change a decision, see `_may_defer`; RedisStore: by a background thread).
+    Listeners may therefore be called from a store thread.
     """
 
     def __init__(
         self,
         name: str,
-        config: BreakerConfig | None = None,
-        store: StateStore | None = None,
+        config: BreakerConfig,
+        store: StateStore,
         *,
         clock: Callable[[], float] = time.time,
         listeners: Iterable[Listener] = (),
     ) -> None:
-        if store is None:
-            from .stores import default_store
-
-            store = default_store()
         self.name = name
         self._store = store
         self._clock = clock
@@ -337,9 +417,15 @@ class Breaker:
         self._mark_sec = -1
         self._probing = False  # one thread per process asks the store for a probe slot
         self._probe_retry_at = 0.0
-        self._set_config(config if config is not None else BreakerConfig())
+        # A store with exact decisions wants every call that could change the state at once;
+        # calls that provably cannot (see _may_defer) wait for the next flush.
+        self._exact = bool(getattr(store, "exact_decisions", False))
+        self._flush_each = self._exact
+        self._eval_sec = -1  # time window: the second of the last evaluation
+        self._set_config(config)
         self._snap = Snapshot(name)
         self._state = State.CLOSED
+        self._passing = True  # the state lets normal calls through (the hot path's test)
         self._open_until = 0.0
         self.apply_snapshot(store.attach(self), notify=False)
 
@@ -355,6 +441,11 @@ class Breaker:
         self._slow_s = config.slow_call_duration_s
         self._time_window = config.window_type is WindowType.TIME
         self._flush_calls = getattr(self._store, "flush_max_calls", 1)
+        # Calls that can trip the breaker: failures, and slow calls when slowness can trip it.
+        self._urgent = 1 if config.slow_call_rate_threshold is None else 3
+        self._min_calls = config.minimum_calls
+        # New thresholds may already be crossed: evaluate at the next call.
+        self._flush_each = self._exact
 
     @property
     def config(self) -> BreakerConfig:
@@ -395,10 +486,9 @@ class Breaker:
 
     def acquire(self) -> Permit:
         """Permit a call or raise BreakerOpen. No I/O except when a probe may be due."""
-        state = self._state
-        if state is State.CLOSED or state is State.FORCED_CLOSED:
+        if self._passing:  # CLOSED or FORCED_CLOSED
             return Permit(_NORMAL, self._gen, self._clock())
-        return self._acquire_slow(state)
+        return self._acquire_slow(self._state)
 
     def _acquire_slow(self, state: State) -> Permit:
         if state is State.DISABLED:
@@ -448,25 +538,41 @@ class Breaker:
             return
         if duration_s is None:
             duration_s = self._clock() - permit.started_at
-        code = 48  # ord("0")
-        if outcome._bit & self._fail_mask:  # type: ignore[attr-defined]
-            code = 49
+        code = 49 if outcome._bit & self._fail_mask else 48  # type: ignore[attr-defined]
         if duration_s >= self._slow_s:
             code |= 2
         if self._time_window:
-            sec = math.floor(self._clock())
+            self._record_timed(permit, code)
+            return
         with self._lock:
             if permit.gen != self._gen:
                 self.stale_records += 1
                 return
             codes = self._codes
-            if self._time_window and sec != self._mark_sec:
+            codes.append(code)
+            n = len(codes)
+        urgent = code & self._urgent
+        if urgent or self._flush_each or n >= self._flush_calls:
+            self._store.request_flush(self, bool(urgent))
+
+    def _record_timed(self, permit: Permit, code: int) -> None:
+        """record() for a time window: calls are marked with their second."""
+        sec = math.floor(self._clock())
+        # A new second may have expired calls from the window: the rates may have risen.
+        flush = self._flush_each or (self._exact and sec != self._eval_sec)
+        with self._lock:
+            if permit.gen != self._gen:
+                self.stale_records += 1
+                return
+            codes = self._codes
+            if sec != self._mark_sec:
                 self._marks.append((len(codes), sec))
                 self._mark_sec = sec
             codes.append(code)
             n = len(codes)
-        if code & 1 or n >= self._flush_calls:
-            self._store.request_flush(self, bool(code & 1))
+        urgent = code & self._urgent
+        if urgent or flush or n >= self._flush_calls:
+            self._store.request_flush(self, bool(urgent))
 
     def _record_probe(self, permit: Permit, outcome: Outcome, duration_s: float | None) -> None:
         now = self._clock()
@@ -474,11 +580,11 @@ class Breaker:
             duration_s = now - permit.started_at
         cfg = self._config
         failed = bool(outcome._bit & self._fail_mask)  # type: ignore[attr-defined]
-        # A slow probe is a failed probe when slowness can trip the breaker at all.
-        if cfg.slow_call_rate_threshold is not None and duration_s >= cfg.slow_call_duration_s:
-            failed = True
+        # The store applies the policy (first_failure counts a slow probe as failed when
+        # slowness can trip the breaker at all; failure_rate counts it towards the slow rate).
+        slow = duration_s >= cfg.slow_call_duration_s
         assert permit.token is not None
-        snap = self._store.complete_probe(self.name, permit.token, not failed, cfg, now)
+        snap = self._store.complete_probe(self.name, permit.token, not failed, cfg, now, slow)
         self.apply_snapshot(snap)
 
     def flush(self) -> None:
@@ -491,7 +597,9 @@ class Breaker:
             snap = self._snap
             self._reset_pending()
         batch = _make_batch(codes, marks, snap, self._config)
-        self.apply_snapshot(self._store.flush(self.name, batch, self._config, self._clock()))
+        now = self._clock()
+        self._eval_sec = math.floor(now)
+        self.apply_snapshot(self._store.flush(self.name, batch, self._config, now))
 
     def has_pending(self) -> bool:
         return bool(self._codes)
@@ -536,12 +644,16 @@ class Breaker:
             if snap.epoch == cur.epoch and snap.version <= cur.version:
                 if snap.version == cur.version:
                     self._snap = snap  # same state, fresher window figures
+                    self._flush_each = self._exact and not self._may_defer(snap)
                 return
             if cur.epoch == "" and snap.version == cur.version and snap.state is cur.state:
                 self._snap = snap  # the record was merely created: nothing changed
+                self._flush_each = self._exact and not self._may_defer(snap)
                 return
             self._snap = snap
+            self._flush_each = self._exact and not self._may_defer(snap)
             self._state = snap.state
+            self._passing = snap.state in _PASSING
             self._open_until = snap.open_until
             self._probe_retry_at = 0.0
             self._gen += 1  # permits issued under the old record no longer count
@@ -563,6 +675,16 @@ class Breaker:
                     origin=snap.origin,
                 )
             )
+
+    def _may_defer(self, snap: Snapshot) -> bool:
+        """Whether a call that is neither a failure nor slow (when slowness counts) can be
+        left pending without changing any decision. In CLOSED it can once the shared window
+        holds minimum_calls: such a call resets the streak and can only lower both rates
+        (a count window never shrinks; a time window is re-evaluated every new second).
+        FORCED_CLOSED never trips. Other states record nothing."""
+        if snap.state is State.CLOSED:
+            return snap.calls >= self._min_calls
+        return snap.state is State.FORCED_CLOSED
 
     def _emit(self, transition: Transition) -> None:
         for listener in list(self._listeners):
@@ -608,6 +730,7 @@ def _make_batch(
 __all__ = [
     "Batch",
     "Breaker",
+    "HalfOpenPolicy",
     "BreakerConfig",
     "BreakerOpen",
     "Listener",
@@ -617,6 +740,7 @@ __all__ = [
     "ProbeResult",
     "Snapshot",
     "State",
+    "StateStore",
     "Transition",
     "WindowType",
 ]
