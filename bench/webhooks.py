@@ -41,6 +41,7 @@ ENV = {
     "CONTROLPLANE_DEMO": "0",
     "LOG_LEVEL": "WARNING",
     "ANCHOR_BROKER": REDIS,
+    "CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1:*",  # the receivers' ephemeral ports
 }
 ENV.pop("CELERY_CONCURRENCY", None)  # the supervisor's default, as `make run` has it
 os.environ.update(ENV)
@@ -178,11 +179,21 @@ def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
     return False
 
 
+def finished(prefix: str) -> int:
+    from replay.models import Event
+
+    return Event.objects.filter(
+        event_id__startswith=prefix + "-", status__in=["delivered", "dead"]
+    ).count()
+
+
 def throughput(service: str, prefix: str, n: int) -> float:
     started = time.perf_counter()
     ingest(service, prefix, n)
-    assert wait_until(lambda: delivered(prefix) == n, 900), f"{prefix}: {delivered(prefix)}/{n}"
-    return n / (time.perf_counter() - started)
+    assert wait_until(lambda: finished(prefix) == n, 900), f"{prefix}: {finished(prefix)}/{n}"
+    seconds = time.perf_counter() - started
+    assert delivered(prefix) == n, f"{prefix}: {n - delivered(prefix)} dead letters"
+    return n / seconds
 
 
 def paced_latencies(prefix: str, n: int, rate: float) -> list[float]:
