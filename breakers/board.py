@@ -25,6 +25,7 @@ from breakers.engine import BreakerConfig
 from breakers.forms import MODES, ForceForm, ThresholdsForm, add_engine_error
 from breakers.guard import effective_config
 from breakers.models import BreakerTransition, CircuitBreaker
+from breakers.nodes import in_flight_by_route
 from breakers.stats import failure_series, recent_stats
 from budgets import charts as budget_charts
 from controlplane.roles import Role
@@ -130,9 +131,11 @@ def board_rows(now: datetime | None = None) -> list[dict[str, Any]]:
     route_ids = [b.route_id for b in breakers]
     stats = recent_stats(route_ids, minutes=STATS_MINUTES) if route_ids else {}
     series = failure_series(route_ids, minutes=SERIES_MINUTES, now=now) if route_ids else {}
+    in_flight = in_flight_by_route()
     rows = []
     for breaker in breakers:
         context = state_context(breaker, stats.get(breaker.route_id, NO_STATS))
+        context["in_flight"] = in_flight.get(breaker.route.name, 0)
         points = rate_points(series.get(breaker.route_id, []))
         context["last"] = transitions.get(breaker.last_transition_id)
         context["spark"] = sparkline(

@@ -22,9 +22,10 @@ from tests.conftest import event_body, make_route
 
 pytestmark = [pytest.mark.django_db, pytest.mark.smoke]
 
-# Session, user, role, then the board's own four: breakers with the id of their last
-# transition, those transitions, the 5-minute figures, the 60-minute series.
-BOARD_QUERIES = 7
+# Session, user, role, then the board's own five: breakers with the id of their last
+# transition, those transitions, the 5-minute figures, the 60-minute series, the calls in flight
+# per route from the live nodes.
+BOARD_QUERIES = 8
 HALF_OPENED = (
     '<span class="state-open">open</span> → <span class="state-half_open">half_open</span>'
 )
