@@ -23,6 +23,7 @@ class RouteAdmin(admin.ModelAdmin):
         "event_type",
         "kind",
         "timeout_seconds",
+        "max_concurrent_calls",
         "max_attempts",
         "when_open",
         "enabled",

@@ -15,6 +15,8 @@ class RouteSerializer(StrictModelSerializer):
     service = serializers.SlugRelatedField(slug_field="slug", queryset=Service.objects.all())
     timeout_seconds = serializers.FloatField(min_value=0.01, max_value=300, required=False)
     max_attempts = serializers.IntegerField(min_value=1, max_value=100, required=False)
+    max_concurrent_calls = serializers.IntegerField(min_value=0, max_value=100_000, required=False)
+    max_wait_ms = serializers.IntegerField(min_value=0, max_value=60_000, required=False)
 
     class Meta:
         model = Route

@@ -3,10 +3,10 @@ and one breaker's page with its timeline, charts and the operator's controls.
 
 Every change goes through breakers.control, which audits it; running workers pick it up
 within ROUTE_REFRESH_SECONDS. The board costs a fixed number of queries whatever the number
-of breakers: the breakers with the id of their last transition, those transitions and the
-60-minute series (one grouped query each). The calls and rates are the breaker's own window as
-the engine counts them, read from the shared state store in one round trip (RedisStore: one
-pipeline), so the board shows what the breaker decides on, not a sample of the attempt log.
+of breakers: the breakers with the id of their last transition, those transitions, the
+60-minute series and the calls in flight (one query each). Calls and rates are the breaker's
+own window as the engine counts it, read from the shared state store in one round trip (one
+Redis pipeline), so the board shows what the breaker decides on, not an attempt-log sample.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from breakers.engine import BreakerConfig, Snapshot, WindowType
 from breakers.forms import MODES, ForceForm, ThresholdsForm, add_engine_error
 from breakers.guard import effective_config, guard
 from breakers.models import BreakerTransition, CircuitBreaker
+from breakers.nodes import in_flight_by_route
 from breakers.stats import failure_series
 from budgets import charts as budget_charts
 from controlplane.roles import Role
@@ -191,6 +192,7 @@ def board_rows(now: datetime | None = None, state: str = "") -> list[dict[str, A
     )
     breakers = list(breakers_queryset().annotate(last_transition_id=Subquery(last[:1])))
     keep = FILTERS[state][1]
+    in_flight = in_flight_by_route()
     rows = []
     snapshots = window_snapshots([b.route.name for b in breakers])
     for breaker in breakers:
@@ -205,6 +207,7 @@ def board_rows(now: datetime | None = None, state: str = "") -> list[dict[str, A
     series = failure_series(route_ids, minutes=SERIES_MINUTES, now=now) if route_ids else {}
     for context in rows:
         breaker = context["breaker"]
+        context["in_flight"] = in_flight.get(breaker.route.name, 0)
         context["last"] = transitions.get(breaker.last_transition_id)
         context["spark"] = sparkline(
             rate_points(series.get(breaker.route_id, [])),

@@ -1,5 +1,6 @@
-"""Delivering a batch of events: claim, route, guard against duplicates, call each handler
-within its timeout, and pass every outcome to the outcome hook."""
+"""Delivering a batch of events: claim, route, guard against duplicates, and hand the calls to
+the delivery pool (breakers/pool.py), which calls the handlers concurrently, each within its
+timeout, and passes the outcomes to the outcome hook in batches."""
 
 from __future__ import annotations
 
@@ -10,16 +11,17 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
-from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from breakers import outcomes
+from breakers.bulkhead import lease_ttl, make_bulkhead
 from breakers.engine import BreakerOpen
 from breakers.guard import breaker_for
-from breakers.handlers import CallResult, call_handler, event_envelope
+from breakers.handlers import CallResult, event_envelope
 from breakers.models import Route
 from breakers.nodes import current_node
+from breakers.pool import RANK, Job, deferred_by_bulkhead, delivery_pool, traced_call
 from breakers.routing import route_table
-from breakers.telemetry import BREAKER_REJECTED, delivery_attributes, tracer
+from breakers.telemetry import BREAKER_REJECTED, BULKHEAD_REJECTED
 from replay import idempotency
 from replay.log import Outcome, claim_events, new_claim_token
 from replay.models import DeliveryAttempt, DeliveryRecord, Event
@@ -30,24 +32,66 @@ S = Event.Status
 A = DeliveryAttempt.Outcome
 
 
-def dispatch_events(pks: list[int]) -> int:
-    """Delivers what it can claim of these events; returns how many it claimed."""
+def dispatch_events(pks: list[int], *, concurrent: bool = False) -> int:
+    """Claims what it can of these events and delivers them; returns how many it claimed.
+
+    concurrent (what the worker's task does): hand the calls to this process's delivery pool
+    and return once they are queued; the pool writes their outcomes in batches as the calls
+    finish (breakers/pool.py). Otherwise the calls run one after another on this thread and
+    the outcomes are written before it returns (tools and tests that need them at once)."""
     node = current_node()
     token = new_claim_token()
     events = claim_events(pks, token=token, node=node.name)
     if not events:
         return 0
-    node.in_flight += len(events)
-    try:
-        table = route_table()
-        routed = [(event, _route_for(table, event)) for event in events]
-        pairs = [(route.pk, event.pk) for event, route in routed if route is not None]
-        done = idempotency.claim(pairs, token) | _recorded(pairs)
-        results = [_deliver(event, route, done) for event, route in routed]
-        outcomes.record(results, token=token, node=node)
-    finally:
-        node.in_flight -= len(events)
+    table = route_table()
+    routed = [(event, _route_for(table, event)) for event in events]
+    pairs = [(route.pk, event.pk) for event, route in routed if route is not None]
+    done = idempotency.claim(pairs, token) | _recorded(pairs)
+    jobs: list[Job] = []
+    settled: list[Outcome] = []
+    for event, route in routed:
+        job_or_outcome = _prepare(event, route, done, token)
+        if isinstance(job_or_outcome, Job):
+            jobs.append(job_or_outcome)
+        else:
+            settled.append(job_or_outcome)
+    if concurrent:
+        delivery_pool().submit(jobs, settled, token, node)
+    else:
+        node.in_flight += len(events)
+        try:
+            outcomes.record(settled + [_call_inline(job) for job in jobs], token=token, node=node)
+        finally:
+            node.in_flight -= len(events)
     return len(events)
+
+
+def _call_inline(job: Job) -> Outcome:
+    """One call on this thread: the breaker hears of it before the next one is asked for."""
+    route = job.route
+    job.started_at = timezone.now()
+    lease = None
+    if route.max_concurrent_calls:
+        lease = bulkhead_for_inline().try_acquire(
+            route.name, route.max_concurrent_calls, lease_ttl(route.timeout_seconds)
+        )
+        if lease is None:
+            BULKHEAD_REJECTED.labels(route.name).inc()
+            return deferred_by_bulkhead(job)
+    try:
+        try:
+            permit = job.breaker.acquire()
+        except BreakerOpen as exc:
+            return rejected(job.event, route, job.breaker, exc, job.started_at)
+        started = time.perf_counter()
+        result = traced_call(job, own_deadline=True)
+        duration_ms = (time.perf_counter() - started) * 1000
+        outcomes.on_attempt(job.breaker, permit, result, duration_ms)
+        return classify(job, result, duration_ms)
+    finally:
+        if lease is not None:
+            bulkhead_for_inline().release(route.name, lease)
 
 
 def _route_for(table, event: Event) -> Route | None:
@@ -58,17 +102,18 @@ def _route_for(table, event: Event) -> Route | None:
     return table.match(event.service_id, event.type)
 
 
-def _recorded(pairs: list[tuple[int, int]]) -> set[tuple[int, int]]:
-    """The durable guard: (route, event) pairs already delivered, in one query."""
-    if not pairs:
-        return set()
-    found = DeliveryRecord.objects.filter(event_id__in=[e for _, e in pairs]).values_list(
-        "route_id", "event_id"
-    )
-    return set(found) & set(pairs)
+_inline_bulkhead = None
 
 
-def _deliver(event: Event, route: Route | None, done: set[tuple[int, int]]) -> Outcome:
+def bulkhead_for_inline():
+    global _inline_bulkhead
+    if _inline_bulkhead is None:
+        _inline_bulkhead = make_bulkhead()
+    return _inline_bulkhead
+
+
+def _prepare(event: Event, route: Route | None, done: set[tuple[int, int]], token: str):
+    """What needs no call is settled here; the rest becomes a Job for the pool."""
     now = timezone.now()
     if route is None:
         return Outcome(
@@ -85,32 +130,30 @@ def _deliver(event: Event, route: Route | None, done: set[tuple[int, int]]) -> O
     event.route = route
     if (route.pk, event.pk) in done:
         return Outcome(event, route.pk, now, 0.0, A.DUPLICATE, S.DELIVERED, counts_as_attempt=False)
-    breaker = breaker_for(route)
-    try:
-        permit = breaker.acquire()
-    except BreakerOpen as exc:
-        return _rejected(event, route, breaker, exc, now)
+    breaker = breaker_for(route)  # may read breaker rows: on this thread, not the call threads
     attempt = event.attempts + 1
-    with tracer.start_as_current_span(
-        f"deliver {event.type}",
-        kind=SpanKind.CONSUMER,
-        attributes=delivery_attributes(event, route.name, attempt),
-    ) as span:
-        started = time.perf_counter()
-        try:
-            result = call_handler(route, event_envelope(event, attempt))
-        except Exception as exc:  # a bug in a handler path must not lose the batch
-            log.exception("handler call crashed for event %s", event.pk)
-            result = CallResult("failed", f"{type(exc).__name__}: {exc}")
-        duration_ms = (time.perf_counter() - started) * 1000
-        outcomes.on_attempt(breaker, permit, result, duration_ms)
-        span.set_attribute("controlplane.outcome", result.outcome)
-        if result.outcome != "delivered":
-            span.set_status(Status(StatusCode.ERROR, result.error[:200]))
-    return _classify(event, route, attempt, result, now, duration_ms)
+    return Job(
+        event=event,
+        route=route,
+        breaker=breaker,
+        token=token,
+        attempt=attempt,
+        envelope=event_envelope(event, attempt),
+        rank=RANK.get(event.priority, 2),
+    )
 
 
-def _rejected(event, route, breaker, exc: BreakerOpen, now) -> Outcome:
+def _recorded(pairs: list[tuple[int, int]]) -> set[tuple[int, int]]:
+    """The durable guard: (route, event) pairs already delivered, in one query."""
+    if not pairs:
+        return set()
+    found = DeliveryRecord.objects.filter(event_id__in=[e for _, e in pairs]).values_list(
+        "route_id", "event_id"
+    )
+    return set(found) & set(pairs)
+
+
+def rejected(event, route, breaker, exc: BreakerOpen, now) -> Outcome:
     """The breaker is open: the handler is not called. The event waits for the breaker (or is
     dead-lettered, if the route says so); it is never lost."""
     BREAKER_REJECTED.labels(route.name).inc()
@@ -142,7 +185,9 @@ def _rejected(event, route, breaker, exc: BreakerOpen, now) -> Outcome:
     )
 
 
-def _classify(event, route, attempt, result: CallResult, started_at, duration_ms) -> Outcome:
+def classify(job, result: CallResult, duration_ms: float) -> Outcome:
+    """The event's next status after a call: delivered, retry later, or dead."""
+    event, route, attempt, started_at = job.event, job.route, job.attempt, job.started_at
     if result.outcome == "delivered":
         return Outcome(event, route.pk, started_at, duration_ms, A.DELIVERED, S.DELIVERED)
     if result.outcome == "permanent":

@@ -238,9 +238,31 @@ class CircuitBreakerAdminForm(forms.ModelForm):
 class RouteForm(forms.ModelForm):
     """A route, with both allow-lists checked (the page and the admin use it)."""
 
+    # The bulkhead is optional: left empty, a route has none (and waits the default).
+    max_concurrent_calls = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=100_000,
+        help_text="Bulkhead: calls in flight at most, over all workers (empty or 0 = no limit).",
+    )
+    max_wait_ms = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=60_000,
+        help_text="Bulkhead: how long an event waits for a slot before it is deferred (ms).",
+    )
+
     class Meta:
         model = Route
         fields = routes.ROUTE_FIELDS
+
+    def clean_max_concurrent_calls(self) -> int:
+        value = self.cleaned_data.get("max_concurrent_calls")
+        return 0 if value is None else value
+
+    def clean_max_wait_ms(self) -> int:
+        value = self.cleaned_data.get("max_wait_ms")
+        return Route._meta.get_field("max_wait_ms").default if value is None else value
 
     def clean(self):
         data = super().clean()

@@ -14,11 +14,9 @@ import hmac
 import importlib
 import json
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,7 +98,11 @@ _pool_pid: int | None = None
 def _http() -> urllib3.PoolManager:
     global _pool, _pool_pid
     if _pool is None or _pool_pid != os.getpid():
-        _pool = egress.PoolManager(num_pools=50, maxsize=4, retries=False)
+        # One kept-alive connection per call in flight, or the pool would open and drop one per
+        # call beyond maxsize.
+        _pool = egress.PoolManager(
+            num_pools=50, maxsize=settings.DELIVERY_CONCURRENCY, block=False, retries=False
+        )
         _pool_pid = os.getpid()
     return _pool
 
@@ -126,7 +128,13 @@ def call_webhook(route: Route, envelope: dict[str, Any]) -> CallResult:
             body=body,
             headers=headers,
             redirect=False,
-            timeout=urllib3.Timeout(total=route.timeout_seconds),
+            # connect and each read bounded by the route's timeout, and the whole call too; the
+            # pool's hard deadline catches what a trickling server could still stretch.
+            timeout=urllib3.Timeout(
+                connect=route.timeout_seconds,
+                read=route.timeout_seconds,
+                total=route.timeout_seconds,
+            ),
             preload_content=True,
         )
     except urllib3.exceptions.NewConnectionError as exc:  # before TimeoutError: it subclasses it
@@ -148,34 +156,13 @@ def call_webhook(route: Route, envelope: dict[str, Any]) -> CallResult:
 # --- python --------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _deadline(seconds: float):
-    """SIGALRM bounds the call where we can (the main thread, as in Celery's solo and prefork
-    pools); elsewhere the call runs unbounded and an overrun counts as a timeout afterwards."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def _raise(signum, frame):
-        raise HandlerTimeout(f"timed out after {seconds}s")
-
-    previous = signal.signal(signal.SIGALRM, _raise)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def call_python(route: Route, envelope: dict[str, Any]) -> CallResult:
+    """Runs on a delivery pool thread; the pool enforces the deadline (it settles an overrun
+    call as a timeout and abandons its thread: Python cannot stop a thread from outside)."""
     started = time.monotonic()
     try:
         handler = load_python_handler(route.target)
-        with _deadline(route.timeout_seconds):
-            handler(envelope)
-    except HandlerTimeout as exc:
-        return CallResult("timeout", str(exc))
+        handler(envelope)
     except PermanentError as exc:
         return CallResult("permanent", f"PermanentError: {exc}")
     except Exception as exc:
@@ -185,7 +172,26 @@ def call_python(route: Route, envelope: dict[str, Any]) -> CallResult:
     return CallResult("delivered")
 
 
-def call_handler(route: Route, envelope: dict[str, Any]) -> CallResult:
+def call_handler(
+    route: Route, envelope: dict[str, Any], *, own_deadline: bool = False
+) -> CallResult:
+    """own_deadline: the caller does not enforce the route's deadline (it is not a delivery
+    pool thread), so a python handler runs on a helper thread that is abandoned at the
+    deadline. Webhooks are bounded by their socket timeouts either way."""
     if route.kind == Route.Kind.WEBHOOK:
         return call_webhook(route, envelope)
+    if own_deadline:
+        return _bounded(route, envelope)
     return call_python(route, envelope)
+
+
+def _bounded(route: Route, envelope: dict[str, Any]) -> CallResult:
+    box: list[CallResult] = []
+    thread = threading.Thread(
+        target=lambda: box.append(call_python(route, envelope)), name="handler", daemon=True
+    )
+    thread.start()
+    thread.join(route.timeout_seconds)
+    if box:
+        return box[0]
+    return CallResult("timeout", f"no answer within {route.timeout_seconds}s (call abandoned)")

@@ -34,6 +34,14 @@ class Route(models.Model):
         max_length=100, default=new_signing_secret, help_text="HMAC-SHA256 key for X-Signature."
     )
     timeout_seconds = models.FloatField(default=5.0)
+    max_concurrent_calls = models.PositiveIntegerField(
+        default=0,
+        help_text="Bulkhead: calls in flight at most, over all workers (0 = no limit).",
+    )
+    max_wait_ms = models.PositiveIntegerField(
+        default=50,
+        help_text="Bulkhead: how long an event waits for a slot before it is deferred.",
+    )
     max_attempts = models.PositiveIntegerField(default=8)
     enabled = models.BooleanField(default=True)
     when_open = models.CharField(
@@ -62,6 +70,9 @@ class WorkerNode(models.Model):
     started_at = models.DateTimeField(default=timezone.now)
     last_heartbeat = models.DateTimeField(default=timezone.now, db_index=True)
     in_flight = models.PositiveIntegerField(default=0)
+    in_flight_by_route = models.JSONField(
+        default=dict, blank=True, help_text="Calls running per route, as of the last heartbeat."
+    )
     delivered = models.PositiveBigIntegerField(default=0)
     stopped_at = models.DateTimeField(null=True, blank=True)
 

@@ -50,18 +50,38 @@ class NodeState:
             try:
                 WorkerNode.objects.filter(name=self.name).update(
                     last_heartbeat=timezone.now(),
-                    in_flight=self.in_flight,
+                    in_flight=self.current_in_flight(),
+                    in_flight_by_route=self.current_by_route(),
                     delivered=self.delivered,
                 )
+                observe_backlog(backlog())
             except Exception:  # the database may blink; the next beat tries again
                 log.exception("heartbeat failed")
             finally:
                 connection.close()  # a beat every few seconds; holding a connection is worse
 
+    def current_in_flight(self) -> int:
+        """Calls running plus events queued in this process's delivery pool."""
+        from breakers import pool
+
+        current = pool._pool
+        if current is None or current.pid != self.pid:
+            return self.in_flight
+        return current.in_flight()
+
+    def current_by_route(self) -> dict[str, int]:
+        from breakers import pool
+
+        current = pool._pool
+        if current is None or current.pid != self.pid:
+            return {}
+        with current.cv:
+            return {name: n for name, n in current.running_by_route.items() if n}
+
     def stop(self) -> None:
         self._stop.set()
         WorkerNode.objects.filter(name=self.name).update(
-            stopped_at=timezone.now(), in_flight=0, delivered=self.delivered
+            stopped_at=timezone.now(), in_flight=0, in_flight_by_route={}, delivered=self.delivered
         )
 
 
@@ -110,3 +130,51 @@ def forget_current_node() -> None:
     if _node is not None:
         _node._stop.set()
         _node = None
+
+
+# --- what waits: the event log's backlog, whatever the workers say ---------------------------
+
+PRIORITIES = ["CRITICAL", "HIGH", "MEDIUM", "LOW"]
+
+
+def backlog(now=None) -> list[dict]:
+    """Per priority class: events not finished (pending, deferred or dispatched) and the age in
+    seconds of the oldest of them. One grouped query on the event log."""
+    from django.db.models import Count, Min
+
+    from replay.models import Event
+
+    now = now or timezone.now()
+    waiting = [Event.Status.PENDING, Event.Status.DEFERRED, Event.Status.DISPATCHED]
+    found = {
+        row["priority"]: row
+        for row in Event.objects.filter(status__in=waiting)
+        .values("priority")
+        .annotate(n=Count("id"), oldest=Min("received_at"))
+    }
+    rows = []
+    for priority in PRIORITIES:
+        row = found.get(priority)
+        age = (now - row["oldest"]).total_seconds() if row and row["oldest"] else 0.0
+        rows.append({"priority": priority, "waiting": row["n"] if row else 0, "oldest_s": age})
+    return rows
+
+
+def observe_backlog(rows: list[dict]) -> None:
+    from breakers.telemetry import OLDEST_PENDING_SECONDS, PENDING
+
+    for row in rows:
+        PENDING.labels(row["priority"]).set(row["waiting"])
+        OLDEST_PENDING_SECONDS.labels(row["priority"]).set(row["oldest_s"])
+
+
+def in_flight_by_route() -> dict[str, int]:
+    """Calls running per route over the healthy nodes, as of their last heartbeats."""
+    cutoff = timezone.now() - unhealthy_after()
+    totals: dict[str, int] = {}
+    for by_route in WorkerNode.objects.filter(
+        stopped_at__isnull=True, last_heartbeat__gte=cutoff
+    ).values_list("in_flight_by_route", flat=True):
+        for name, n in (by_route or {}).items():
+            totals[name] = totals.get(name, 0) + int(n)
+    return totals

@@ -25,6 +25,7 @@ NOT_CALLED = {
     DeliveryAttempt.Outcome.BREAKER_OPEN,
     DeliveryAttempt.Outcome.DUPLICATE,
     DeliveryAttempt.Outcome.NO_ROUTE,
+    DeliveryAttempt.Outcome.BULKHEAD_FULL,
 }
 
 

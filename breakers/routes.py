@@ -17,6 +17,8 @@ ROUTE_FIELDS = [
     "kind",
     "target",
     "timeout_seconds",
+    "max_concurrent_calls",
+    "max_wait_ms",
     "max_attempts",
     "enabled",
     "when_open",

@@ -7,11 +7,12 @@ from celery.signals import worker_process_shutdown, worker_shutdown
 
 from breakers import dispatch, relay
 from breakers.nodes import stop_current_node
+from breakers.pool import shutdown_pool
 
 
 @shared_task(name="breakers.dispatch")
 def dispatch_task(event_pks: list[int]) -> int:
-    return dispatch.dispatch_events(event_pks)
+    return dispatch.dispatch_events(event_pks, concurrent=True)
 
 
 @shared_task(name="breakers.sweep")
@@ -22,6 +23,9 @@ def sweep_task() -> dict:
 @worker_process_shutdown.connect
 @worker_shutdown.connect
 def _say_goodbye(**kwargs) -> None:
+    # Finish the calls in flight (each bounded by its route's timeout) and write their
+    # outcomes before saying this node is gone.
+    shutdown_pool()
     stop_current_node()
 
 

@@ -27,6 +27,48 @@ OUTCOMES = Counter(
     ["route", "priority", "outcome"],
 )
 
+# --- the delivery pool and bulkheads (per process; summed over live processes) ---------------
+
+IN_FLIGHT = Gauge(
+    "controlplane_delivery_in_flight",
+    "Handler calls in flight, by route.",
+    ["route"],
+    multiprocess_mode="livesum",
+)
+POOL_QUEUED = Gauge(
+    "controlplane_delivery_queued",
+    "Claimed events queued in the worker processes' delivery pools, by priority class.",
+    ["priority"],
+    multiprocess_mode="livesum",
+)
+STRAGGLERS = Gauge(
+    "controlplane_delivery_stragglers",
+    "Handler calls abandoned at their deadline whose threads are still running.",
+    multiprocess_mode="livesum",
+)
+BULKHEAD_WAITS = Counter(
+    "controlplane_bulkhead_full_total",
+    "Calls that found their route's bulkhead full and waited for a slot.",
+    ["route"],
+)
+BULKHEAD_REJECTED = Counter(
+    "controlplane_bulkhead_rejected_total",
+    "Events deferred because their route's bulkhead stayed full past max_wait_ms.",
+    ["route"],
+)
+PENDING = Gauge(
+    "controlplane_events_backlog",
+    "Events waiting in the event log (pending, deferred or dispatched), by priority class.",
+    ["priority"],
+    multiprocess_mode="mostrecent",
+)
+OLDEST_PENDING_SECONDS = Gauge(
+    "controlplane_events_oldest_pending_seconds",
+    "Age of the oldest event waiting in the event log, by priority class.",
+    ["priority"],
+    multiprocess_mode="mostrecent",
+)
+
 
 def delivery_attributes(event, route_name: str, attempt: int) -> dict:
     """Semantic attributes so that one filter finds every delivery of one kind."""

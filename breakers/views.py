@@ -20,7 +20,7 @@ from breakers import demo as demo_service
 from breakers import routes
 from breakers.forms import RouteForm
 from breakers.models import DemoDownstream, Route, WorkerNode
-from breakers.nodes import unhealthy_after
+from breakers.nodes import backlog, observe_backlog, unhealthy_after
 from controlplane.roles import Role
 from controlplane.views import require_role
 
@@ -63,8 +63,16 @@ def node_list(request: HttpRequest) -> HttpResponse:
         {"node": n, "healthy": n.stopped_at is None and n.last_heartbeat >= cutoff}
         for n in WorkerNode.objects.all()[:200]
     ]
+    waiting = backlog()
+    observe_backlog(waiting)
+    context = {
+        "nodes": nodes,
+        "backlog": waiting,
+        "waiting": sum(row["waiting"] for row in waiting),
+        "healthy": sum(1 for row in nodes if row["healthy"]),
+    }
     template = "breakers/partials/node_table.html" if request.htmx else "breakers/nodes.html"
-    return render(request, template, {"nodes": nodes})
+    return render(request, template, context)
 
 
 class DemoForm(forms.ModelForm):

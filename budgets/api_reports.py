@@ -17,7 +17,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
@@ -234,7 +234,18 @@ class WorkItemImportView(APIView):
     write_role = Role.OPERATOR
     parser_classes = [JSONParser, MultiPartParser]
 
-    @extend_schema(request=OpenApiTypes.STR, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request={
+            "application/json": inline_serializer(
+                "WorkItemImportJSON", {"csv": serializers.CharField()}
+            ),
+            "multipart/form-data": inline_serializer(
+                "WorkItemImportUpload", {"file": serializers.FileField()}
+            ),
+            "text/csv": OpenApiTypes.STR,
+        },
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def post(self, request):
         try:
             result = work_items.import_csv(csv_text(request), actor=request.user)

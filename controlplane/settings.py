@@ -31,7 +31,8 @@ if env_str("CONTROLPLANE_ENV", "development") not in {"development", "production
     raise ImproperlyConfigured("CONTROLPLANE_ENV must be 'development' or 'production'")
 
 if PRODUCTION:
-    _missing = [n for n in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL") if not env_str(n)]
+    _required = ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "CONTROLPLANE_SNAPSHOT_KEYS")
+    _missing = [n for n in _required if not env_str(n)]
     if _missing:
         raise ImproperlyConfigured(
             "Production mode (CONTROLPLANE_ENV=production) needs " + ", ".join(_missing)
@@ -308,6 +309,14 @@ ATTEMPT_RETENTION_DAYS = env_int("CONTROLPLANE_ATTEMPT_RETENTION_DAYS", 14, mini
 IDEMPOTENCY_TTL_SECONDS = env_int("CONTROLPLANE_IDEMPOTENCY_TTL", 86400, minimum=60)
 RETRY_BASE_SECONDS = env_float("CONTROLPLANE_RETRY_BASE_SECONDS", 0.1, minimum=0.001)
 RETRY_CAP_SECONDS = env_float("CONTROLPLANE_RETRY_CAP_SECONDS", 60.0, minimum=0.01)
+# Concurrent delivery (breakers/pool.py): calls in flight per worker process, how often finished
+# outcomes are written (one batch per flush), and how many abandoned handler threads (calls that
+# ignored their deadline) a process tolerates before it stops replacing them.
+DELIVERY_CONCURRENCY = env_int("CONTROLPLANE_DELIVERY_CONCURRENCY", 64, minimum=1)
+DELIVERY_FLUSH_MS = env_float("CONTROLPLANE_DELIVERY_FLUSH_MS", 10.0, minimum=0.5)
+DELIVERY_MAX_STRAGGLERS = env_int("CONTROLPLANE_DELIVERY_MAX_STRAGGLERS", 16, minimum=0)
+DELIVERY_RESERVED_URGENT = env_int("CONTROLPLANE_DELIVERY_RESERVED_URGENT", 8, minimum=0)
+BULKHEAD_DEFER_SECONDS = env_float("CONTROLPLANE_BULKHEAD_DEFER_SECONDS", 0.5, minimum=0.01)
 DEMO_DOWNSTREAM_URL = env_str(
     "CONTROLPLANE_DEMO_URL", f"http://127.0.0.1:{env_str('PORT', '8000')}"
 )

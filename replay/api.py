@@ -269,7 +269,7 @@ class SnapshotCreateSerializer(StrictSerializer):
 
 
 class SnapshotSerializer(serializers.ModelSerializer):
-    service = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    service = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     links = serializers.SerializerMethodField()
 
     class Meta:
@@ -310,6 +310,7 @@ class SnapshotListView(APIView):
 
     read_role = Role.VIEWER
     write_role = Role.OPERATOR
+    pagination_class = PageNumberPagination  # tells the schema that GET is paginated
 
     @extend_schema(responses=SnapshotSerializer(many=True))
     def get(self, request):
@@ -444,7 +445,7 @@ class ReplayCreateSerializer(StrictSerializer):
 
 
 class ReplayRunSerializer(serializers.ModelSerializer):
-    route = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    route = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     outcomes = serializers.SerializerMethodField()
     links = serializers.SerializerMethodField()
 
@@ -493,6 +494,7 @@ class ReplayListView(APIView):
 
     read_role = Role.VIEWER
     write_role = Role.OPERATOR
+    pagination_class = PageNumberPagination  # tells the schema that GET is paginated
 
     @extend_schema(responses=ReplayRunSerializer(many=True))
     def get(self, request):

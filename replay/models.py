@@ -97,6 +97,7 @@ class DeliveryAttempt(models.Model):
         DUPLICATE = "duplicate", "Not called: already delivered"
         NO_ROUTE = "no_route", "Not called: no route"
         LOST = "lost", "Outcome lost: claim given back"
+        BULKHEAD_FULL = "bulkhead_full", "Not called: bulkhead full"
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="attempt_log")
     route = models.ForeignKey(

@@ -17,10 +17,24 @@ class Target:
         self.scripts: dict[str, list[int]] = defaultdict(list)  # event id -> statuses to answer
         self.calls: list[dict] = []
         self.lock = threading.Lock()
+        self.active = 0  # calls being answered right now
+        self.peak = 0  # the most at once: how concurrent the caller was
         target = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a real receiver would
+
             def do_POST(self):  # noqa: N802 - http.server's naming
+                with target.lock:
+                    target.active += 1
+                    target.peak = max(target.peak, target.active)
+                try:
+                    self._answer()
+                finally:
+                    with target.lock:
+                        target.active -= 1
+
+            def _answer(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 event_id = self.headers.get("X-Event-Id", "")
                 with target.lock:
@@ -38,17 +52,22 @@ class Target:
                 if target.delay:
                     time.sleep(target.delay)
                 try:
+                    payload = json.dumps({"status": status}).encode()
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
-                    self.wfile.write(json.dumps({"status": status}).encode())
+                    self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the caller gave up (a timeout under test)
 
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 256  # many callers connect at once
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

@@ -22,10 +22,11 @@ from tests.conftest import event_body, make_route
 
 pytestmark = [pytest.mark.django_db, pytest.mark.smoke]
 
-# Session, user, role, then the board's own three: breakers with the id of their last
-# transition, those transitions, the 60-minute series. The window figures come from the
-# breaker state store (one round trip), not the database.
-BOARD_QUERIES = 6
+# Session, user, role, then the board's own four: breakers with the id of their last
+# transition, those transitions, the 60-minute series, the calls in flight per route from the
+# live nodes. The window figures come from the breaker state store (one round trip), not the
+# database.
+BOARD_QUERIES = 7
 HALF_OPENED = (
     '<span class="state-open">open</span> → <span class="state-half_open">half_open</span>'
 )

@@ -25,7 +25,9 @@ def _walk(patterns, prefix=""):
 def api_routes() -> list[tuple[str, str]]:
     routes = []
     for text, callback in _walk(get_resolver().url_patterns):
-        path = "/" + _GROUP.sub("1", text).replace("^", "").replace("$", "").replace("/?", "/")
+        path = "/" + _GROUP.sub("1", text).replace("^", "").replace("$", "").replace(
+            "/?", "/"
+        ).replace("\\.", ".")
         if not path.startswith("/api/v1/"):
             continue
         actions = getattr(callback, "actions", None)

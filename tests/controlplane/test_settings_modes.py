@@ -83,7 +83,7 @@ def test_production_refuses_to_start_naming_what_is_missing(tmp_path):
     result = load({"CONTROLPLANE_ENV": "production", "SECRET_KEY": "x" * 50}, tmp_path)
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
-    assert "ALLOWED_HOSTS, DATABASE_URL" in result.stderr
+    assert "ALLOWED_HOSTS, DATABASE_URL, CONTROLPLANE_SNAPSHOT_KEYS" in result.stderr
     assert "SECRET_KEY," not in result.stderr
 
 
@@ -94,6 +94,7 @@ def test_production_with_its_settings_turns_debug_off_and_cookies_secure(tmp_pat
             "SECRET_KEY": "s" * 50,
             "ALLOWED_HOSTS": "cp.example",
             "DATABASE_URL": "postgres://u@db/cp",
+            "CONTROLPLANE_SNAPSHOT_KEYS": "k1:" + "k" * 32,
         },
         tmp_path,
     )

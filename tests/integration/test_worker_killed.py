@@ -60,6 +60,7 @@ def test_nothing_is_lost_when_a_worker_is_killed(
         first.wait()
     killed_at = finished()
     assert 0 < killed_at < TOTAL, "the kill should land mid-run"
+    assert target.peak > 2, "the kill should find many deliveries in flight"
     held = set(Event.objects.filter(status="dispatched").values_list("pk", flat=True))
     recovered_after = None
 

@@ -1,0 +1,436 @@
+"""The delivery pool: many handler calls in flight per worker process, outcomes written in batches.
+
+Three kinds of threads, each with one job:
+- the Celery task thread claims a batch (one UPDATE), checks idempotency (one round trip) and
+  submits the claimed events here; it returns as soon as they are queued (it blocks while the
+  pool is full, which is the back-pressure on the broker);
+- call threads (DELIVERY_CONCURRENCY of them) take the most urgent runnable job, get a slot in
+  the route's bulkhead and a permit from its breaker, and make the call. They never touch the
+  ORM;
+- one writer thread flushes finished outcomes every DELIVERY_FLUSH_MS through
+  `outcomes.record` (one transaction per claim token), enforces the hard deadlines and expires
+  bulkhead waits. One slow call therefore holds nothing but its own outcome.
+
+Durability does not depend on any of this memory: a claimed event is DISPATCHED in the event
+log with our node's name; if the process dies the relay releases it (missed heartbeats).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import os
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from breakers import outcomes
+from breakers.bulkhead import Bulkhead, lease_ttl, make_bulkhead
+from breakers.engine import BreakerOpen
+from breakers.handlers import CallResult, call_handler
+from breakers.telemetry import (
+    BULKHEAD_REJECTED,
+    BULKHEAD_WAITS,
+    IN_FLIGHT,
+    POOL_QUEUED,
+    STRAGGLERS,
+    delivery_attributes,
+    tracer,
+)
+from replay.log import Outcome
+from replay.models import DeliveryAttempt, Event
+
+log = logging.getLogger(__name__)
+S = Event.Status
+A = DeliveryAttempt.Outcome
+RANK = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3}
+URGENT = 1  # ranks up to this one may use the threads held back for them
+HARD_GRACE_S = 0.1  # past its deadline plus this, a call is abandoned and counted a timeout
+
+
+@dataclass(eq=False)
+class Job:
+    event: Event
+    route: Any
+    breaker: Any
+    token: str
+    attempt: int
+    envelope: dict
+    rank: int
+    submitted: float = field(default_factory=time.monotonic)
+    started_at: Any = None  # datetime, when the call started
+    deadline: float = 0.0
+    lease: str | None = None
+    permit: Any = None
+    seq: int = 0
+    waiting_since: float = 0.0
+    finished: bool = False  # the call thread or the deadline settled it; whoever was first
+
+
+class DeliveryPool:
+    def __init__(self, size: int | None = None) -> None:
+        self.pid = os.getpid()
+        self.size = size or settings.DELIVERY_CONCURRENCY
+        self.reserved = min(settings.DELIVERY_RESERVED_URGENT, self.size // 2)
+        self.bulkhead: Bulkhead = make_bulkhead()
+        self.cv = threading.Condition()
+        self.ready: list[tuple[int, int, Job]] = []  # heap: (rank, seq, job)
+        self.waiting: dict[str, deque[Job]] = defaultdict(deque)  # route name -> bulkhead full
+        self.running: set[Job] = set()
+        self.done: list[tuple[str, Outcome]] = []
+        self.seq = itertools.count()
+        self.threads = 0
+        self.stragglers = 0
+        self.running_by_route: dict[str, int] = defaultdict(int)
+        self.typical_s: dict[str, float] = {}  # route -> moving mean of its call durations
+        self.stopping = False
+        self.stopped = threading.Event()
+        self.node = None
+        for _ in range(self.size):
+            self._spawn()
+        self.writer = threading.Thread(target=self._write_loop, name="delivery-writer", daemon=True)
+        self.writer.start()
+
+    # --- the task thread's side ----------------------------------------------------------------
+
+    def submit(self, jobs: list[Job], ready_outcomes: list[Outcome], token: str, node) -> None:
+        """Queues the calls (blocking while the pool is full) and hands over the outcomes that
+        need no call (duplicates, no route, breaker open)."""
+        self.node = node
+        rank = min((job.rank for job in jobs), default=RANK["LOW"])
+        with self.cv:
+            for o in ready_outcomes:
+                self.done.append((token, o))
+            # Back-pressure before the whole batch goes in, counting only what is as urgent as
+            # it: a CRITICAL batch never waits for LOW work to drain.
+            while self._queued(rank) >= self.size and not self.stopping:
+                self.cv.wait(0.2)
+            for job in jobs:
+                job.seq = next(self.seq)
+                heapq.heappush(self.ready, (job.rank, job.seq, job))
+                POOL_QUEUED.labels(job.event.priority).inc()
+            self.cv.notify_all()
+
+    def _queued(self, rank: int = 99) -> int:
+        ready = sum(1 for r, _, _ in self.ready if r <= rank) if rank < 99 else len(self.ready)
+        return ready + sum(1 for q in self.waiting.values() for j in q if j.rank <= rank)
+
+    def in_flight(self) -> int:
+        return len(self.running) + self._queued()
+
+    # --- call threads --------------------------------------------------------------------------
+
+    def _spawn(self) -> None:
+        self.threads += 1
+        threading.Thread(target=self._call_loop, name="delivery-call", daemon=True).start()
+
+    def _take(self) -> Job | None:
+        """The most urgent job that may start now (lock held). Less urgent classes leave the
+        last `reserved` threads to CRITICAL and HIGH."""
+        while self.ready:
+            rank, _, job = self.ready[0]
+            if rank > URGENT and len(self.running) >= self.size - self.reserved:
+                return None
+            heapq.heappop(self.ready)
+            POOL_QUEUED.labels(job.event.priority).dec()
+            return job
+        return None
+
+    def _call_loop(self) -> None:
+        while True:
+            with self.cv:
+                job = self._take()
+                while job is None:
+                    if self.stopping and not self.ready:
+                        self.threads -= 1
+                        return
+                    self.cv.wait(1.0)
+                    job = self._take()
+            if not self._get_slot(job):
+                continue
+            self._run(job)
+            with self.cv:
+                if self.threads > self.size + self.stragglers:
+                    self.threads -= 1  # we were replaced while we overran: leave
+                    return
+
+    def _get_slot(self, job: Job) -> bool:
+        route = job.route
+        limit = route.max_concurrent_calls
+        if not limit or job.lease is not None:  # no bulkhead, or it got its slot while waiting
+            return True
+        try:
+            job.lease = self.bulkhead.try_acquire(
+                route.name, limit, lease_ttl(route.timeout_seconds)
+            )
+        except Exception:  # Redis blinked: a protection that fails must not stop delivery
+            log.exception("bulkhead %s unavailable; calling without a slot", route.name)
+            return True
+        if job.lease is not None:
+            return True
+        BULKHEAD_WAITS.labels(route.name).inc()
+        with self.cv:
+            job.waiting_since = time.monotonic()
+            self.waiting[route.name].append(job)
+        return False
+
+    def _run(self, job: Job) -> None:
+        from breakers.dispatch import classify, rejected  # dispatch imports us
+
+        route = job.route
+        job.started_at = timezone.now()
+        try:
+            job.permit = permit = job.breaker.acquire()
+        except BreakerOpen as exc:
+            self._release(job)
+            self._finish(job, rejected(job.event, route, job.breaker, exc, job.started_at))
+            return
+        started = time.monotonic()
+        job.deadline = started + route.timeout_seconds
+        with self.cv:
+            self.running.add(job)
+            self.running_by_route[route.name] += 1
+        IN_FLIGHT.labels(route.name).inc()
+        result = traced_call(job)
+        duration_ms = (time.monotonic() - started) * 1000
+        IN_FLIGHT.labels(route.name).dec()
+        previous = self.typical_s.get(route.name, duration_ms / 1000)
+        self.typical_s[route.name] = 0.8 * previous + 0.2 * duration_ms / 1000
+        self._release(job)
+        with self.cv:
+            self.running_by_route[route.name] -= 1
+            if job.finished:  # the deadline passed and the writer settled it as a timeout
+                self.stragglers -= 1
+                STRAGGLERS.dec()
+                return
+            job.finished = True
+            self.running.discard(job)
+        outcomes.on_attempt(job.breaker, permit, result, duration_ms)
+        self._finish(job, classify(job, result, duration_ms))
+
+    def _release(self, job: Job) -> None:
+        if job.lease is None:
+            return
+        lease, job.lease = job.lease, None
+        try:
+            self.bulkhead.release(job.route.name, lease)
+        except Exception:  # the lease expires by itself
+            log.exception("could not release bulkhead slot of %s", job.route.name)
+
+    def _finish(self, job: Job, outcome: Outcome) -> None:
+        with self.cv:
+            self.done.append((job.token, outcome))
+            self.cv.notify_all()
+
+    # --- the writer thread ---------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        interval = settings.DELIVERY_FLUSH_MS / 1000
+        said = time.monotonic()
+        while True:
+            time.sleep(interval)
+            if time.monotonic() - said > 5:
+                said = time.monotonic()
+                log.info(
+                    "delivery pool: %d running, %d ready, %d waiting for a bulkhead, %d to write",
+                    len(self.running),
+                    len(self.ready),
+                    sum(len(q) for q in self.waiting.values()),
+                    len(self.done),
+                )
+            self._expire_deadlines()
+            self._retry_waiting()
+            with self.cv:
+                batch, self.done = self.done, []
+                finished = (
+                    self.stopping and not self.ready and not self.running and not self.waiting
+                )
+            if batch:
+                self._write(batch)
+            if finished and not batch:
+                with self.cv:
+                    if not self.done:
+                        self.stopped.set()
+                        connection.close()
+                        return
+
+    def _write(self, batch: list[tuple[str, Outcome]]) -> None:
+        by_token: dict[str, list[Outcome]] = defaultdict(list)
+        for token, o in batch:
+            by_token[token].append(o)
+        for token, group in by_token.items():
+            try:
+                outcomes.record(group, token=token, node=self.node)
+            except Exception:
+                # The events stay claimed; the relay gives them back when the claim expires.
+                log.exception("could not record %d outcomes", len(group))
+                connection.close()
+
+    def _expire_deadlines(self) -> None:
+        """A call past its route's timeout is settled as a timeout now, whatever its thread is
+        doing; a replacement thread keeps the pool at size (up to DELIVERY_MAX_STRAGGLERS)."""
+        now = time.monotonic()
+        expired = []
+        with self.cv:
+            for job in self.running:
+                if not job.finished and now > job.deadline + HARD_GRACE_S:
+                    job.finished = True
+                    expired.append(job)
+            for job in expired:
+                self.running.discard(job)
+                self.stragglers += 1
+                STRAGGLERS.inc()
+                if self.stragglers <= settings.DELIVERY_MAX_STRAGGLERS:
+                    self._spawn()
+                else:
+                    log.error(
+                        "%d handler calls ignore their deadline; not replacing their threads",
+                        self.stragglers,
+                    )
+        from breakers.dispatch import classify
+
+        for job in expired:
+            timeout = job.route.timeout_seconds
+            result = CallResult("timeout", f"no answer within {timeout}s (call abandoned)")
+            duration_ms = (now - job.deadline + timeout) * 1000
+            outcomes.on_attempt(job.breaker, job.permit, result, duration_ms)
+            self._finish(job, classify(job, result, duration_ms))
+
+    def _retry_waiting(self) -> None:
+        """Jobs waiting for a bulkhead slot: take one if it freed up, defer those that waited
+        longer than the route's max_wait_ms (not a failure, not fed to the breaker)."""
+        if not self.waiting:
+            return
+        now = time.monotonic()
+        with self.cv:
+            names = [n for n, q in self.waiting.items() if q]
+        for name in names:
+            with self.cv:
+                queue = self.waiting.get(name)
+                if not queue:
+                    self.waiting.pop(name, None)
+                    continue
+                job = queue[0]
+            route = job.route
+            try:
+                lease = self.bulkhead.try_acquire(
+                    name, route.max_concurrent_calls, lease_ttl(route.timeout_seconds)
+                )
+            except Exception:
+                lease = "unguarded"
+            with self.cv:
+                if lease is not None:
+                    queue.popleft()
+                    job.lease = None if lease == "unguarded" else lease
+                    # ahead of everything of its class: it has waited already
+                    heapq.heappush(self.ready, (job.rank, job.seq - 10**15, job))
+                    POOL_QUEUED.labels(job.event.priority).inc()
+                    self.cv.notify()
+                expired = []
+                while queue and now - queue[0].waiting_since > route.max_wait_ms / 1000:
+                    expired.append(queue.popleft())
+                if not queue:
+                    self.waiting.pop(name, None)
+                self.cv.notify_all()
+            for job in expired:
+                BULKHEAD_REJECTED.labels(name).inc()
+                self._finish(job, deferred_by_bulkhead(job, self.typical_s.get(name, 0.0)))
+
+    # --- shutdown ------------------------------------------------------------------------------
+
+    def shutdown(self, timeout: float) -> bool:
+        """Warm shutdown: take nothing new, let queued and running calls finish (each bounded
+        by its own deadline), write every outcome. Returns whether it drained in time."""
+        with self.cv:
+            self.stopping = True
+            self.cv.notify_all()
+        return self.stopped.wait(timeout)
+
+
+def traced_call(job: Job, *, own_deadline: bool = False) -> CallResult:
+    """The handler call in its span; a crash in the call path is a failed attempt."""
+    attributes = delivery_attributes(job.event, job.route.name, job.attempt)
+    with tracer.start_as_current_span(
+        f"deliver {job.event.type}", kind=SpanKind.CONSUMER, attributes=attributes
+    ) as span:
+        try:
+            result = call_handler(job.route, job.envelope, own_deadline=own_deadline)
+        except Exception as exc:  # a bug in a handler path must not lose the event
+            log.exception("handler call crashed for event %s", job.event.pk)
+            result = CallResult("failed", f"{type(exc).__name__}: {exc}")
+        span.set_attribute("controlplane.outcome", result.outcome)
+        if result.outcome != "delivered":
+            span.set_status(Status(StatusCode.ERROR, result.error[:200]))
+    return result
+
+
+def deferred_by_bulkhead(job: Job, typical_s: float = 0.0) -> Outcome:
+    """Back when a slot is likely to be free: about one call of the route later, at least
+    BULKHEAD_DEFER_SECONDS. One delay for all deferred together, so they come back in one task
+    (per-event jitter would cost one broker message and one claim per event, and that churn
+    would slow every other route)."""
+    now = timezone.now()
+    wait = min(max(settings.BULKHEAD_DEFER_SECONDS, round(typical_s, 1)), 30.0)
+    return Outcome(
+        job.event,
+        job.route.pk,
+        now,
+        0.0,
+        A.BULKHEAD_FULL,
+        S.DEFERRED,
+        error=f"bulkhead of {job.route.name} full ({job.route.max_concurrent_calls} calls)",
+        next_attempt_at=now + timedelta(seconds=wait),
+        counts_as_attempt=False,
+    )
+
+
+_pool: DeliveryPool | None = None
+_lock = threading.Lock()
+
+
+def delivery_pool() -> DeliveryPool:
+    """This process's pool, started on first use (a forked child starts its own)."""
+    global _pool
+    if _pool is None or _pool.pid != os.getpid():
+        with _lock:
+            if _pool is None or _pool.pid != os.getpid():
+                _pool = DeliveryPool()
+    return _pool
+
+
+def shutdown_pool(timeout: float | None = None) -> bool:
+    """Drain this process's pool (worker shutdown). The longest route timeout bounds it."""
+    global _pool
+    pool = _pool
+    if pool is None or pool.pid != os.getpid():
+        return True
+    if timeout is None:
+        timeout = longest_timeout() + 2 * HARD_GRACE_S + 1.0
+    drained = pool.shutdown(timeout)
+    if not drained:
+        log.error(
+            "delivery pool did not drain within %.1fs; the relay will release the rest", timeout
+        )
+    _pool = None
+    return drained
+
+
+def longest_timeout() -> float:
+    from breakers.models import Route
+
+    try:
+        found = max(Route.objects.values_list("timeout_seconds", flat=True), default=5.0)
+    except Exception:
+        found = 30.0
+    finally:
+        connection.close()
+    return float(found)
