@@ -104,6 +104,19 @@ def test_unknown_breaker_loads_as_closed(store, name):
     assert store.load(name) == Snapshot(name)
 
 
+def test_load_many_reads_several_records_at_once_as_load_does(store, name):
+    cfg = BreakerConfig(**QUIET)
+    flush(store, name, "0101", cfg)
+    other = f"{name}-b"
+    flush(store, other, "0003", cfg)
+    unknown = f"{name}-never"
+    many = store.load_many([name, other, unknown])
+    assert many == {n: store.load(n) for n in (name, other, unknown)}
+    assert (many[name].calls, many[name].failures) == (4, 2)
+    assert (many[other].calls, many[other].failures, many[other].slow_calls) == (4, 1, 1)
+    assert many[unknown] == Snapshot(unknown) and store.load_many([]) == {}
+
+
 def test_flush_accumulates_window_figures(store, name):
     cfg = BreakerConfig(**QUIET)
     snap = flush(store, name, "0101", cfg)
