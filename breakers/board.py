@@ -27,9 +27,9 @@ from breakers import control
 from breakers.charts import Band, sparkline, timeline
 from breakers.engine import BreakerConfig, Snapshot, WindowType
 from breakers.forms import MODES, ForceForm, ThresholdsForm, add_engine_error
-from breakers.guard import effective_config, guard
 from breakers.models import BreakerTransition, CircuitBreaker
 from breakers.nodes import in_flight_by_route
+from breakers.registry import effective_config, guard
 from breakers.stats import failure_series
 from budgets import charts as budget_charts
 from controlplane.roles import Role

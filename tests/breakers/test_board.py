@@ -13,8 +13,8 @@ from breakers import control
 from breakers.dispatch import dispatch_events
 from breakers.engine import Outcome, State, Transition
 from breakers.forms import ThresholdsForm
-from breakers.guard import breaker_for, guard, record_transition
 from breakers.models import CircuitBreaker
+from breakers.registry import breaker_for, guard, record_transition
 from controlplane.models import AuditEntry
 from replay.ingest import ingest_events
 from replay.models import Event
@@ -43,7 +43,7 @@ def breaker_of(route) -> CircuitBreaker:
 
 
 def transition(name: str, from_state: State, to_state: State, at, reason: str = "x") -> None:
-    """Written the way a worker writes it (breakers.guard.record_transition)."""
+    """Written the way a worker writes it (breakers.registry.record_transition)."""
     record_transition(
         Transition(
             name=name,

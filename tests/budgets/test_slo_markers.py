@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from breakers.engine import State, Transition
-from breakers.guard import record_transition
+from breakers.registry import record_transition
 from budgets import gates
 from replay.dead_letters import redrive
 from replay.ingest import ingest_events
