@@ -238,6 +238,11 @@ class RedisStore(AttachedBreakers):
     def load_many(self, names: Iterable[str]) -> dict[str, Snapshot]:
         """Several records in one round trip (a pipeline), whatever their number."""
         names = list(names)
+        if not self.available and not self._threads and time.monotonic() >= self._next_retry:
+            # A reader with nothing attached (the web process) has no maintenance thread to
+            # bring it back from the fallback: it retries here, every retry_interval_s.
+            self._next_retry = time.monotonic() + self.retry_interval_s
+            self.try_resync()
         if self.available and names:
             try:
                 pipe = self._client.pipeline(transaction=False)
