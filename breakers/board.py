@@ -24,14 +24,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from breakers import control
-from breakers.charts import Band, sparkline, timeline
 from breakers.engine import BreakerConfig, Snapshot, WindowType
 from breakers.forms import MODES, ForceForm, ThresholdsForm, add_engine_error
 from breakers.models import BreakerTransition, CircuitBreaker
 from breakers.nodes import in_flight_by_route
 from breakers.registry import effective_config, guard
 from breakers.stats import failure_series
-from budgets import charts as budget_charts
+from controlplane import charts as budget_charts
+from controlplane.charts import Band, sparkline, timeline
 from controlplane.roles import Role
 from controlplane.views import require_role
 

@@ -9,21 +9,14 @@ else through ``register_marker_source``, which the replay app calls in its ready
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from budgets import reports
 from budgets.models import GateDecision
+from controlplane.charts import Marker
 from controlplane.templatetags.cp_time import format_moment
 
 MAX_MARKERS = 200  # per chart: a flapping breaker must not bury the line
-
-
-@dataclass(frozen=True)
-class Marker:
-    at: datetime
-    kind: str  # css class and legend: "breaker", "gate", "replay"
-    label: str  # the tooltip
 
 
 # (service_ids, start, end) -> [(service_id or None for every service, at, kind, label)]

@@ -8,12 +8,12 @@ from typing import Any
 
 from django.urls import reverse
 
-from budgets.charts import burn_sparkline
 from budgets.figures import SloFigures, recent_span, service_states, span_burn_rate
 from budgets.ledger import read_counts
 from budgets.maths.burn import alert_rules
 from budgets.maths.windows import floor_to
 from budgets.models import AlertEvent, GateDecision, LedgerBucket, ServiceDependency
+from controlplane.charts import burn_sparkline
 from controlplane.models import Service
 from controlplane.overview import BAD, OK, WARN, Cell, Column, Section
 

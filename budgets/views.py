@@ -13,7 +13,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from budgets import alerts, charts, gates
+from budgets import alerts, gates
 from budgets import canary_verdicts as canaries  # alias: body edited elsewhere
 from budgets.figures import service_states
 from budgets.history import RANGES, history, range_history
@@ -22,6 +22,7 @@ from budgets.maths.budget import InvalidInput
 from budgets.maths.burn import alert_rules
 from budgets.models import SLO, AlertEvent, CanaryVerdict, FreezeWindow, GateDecision
 from budgets.policy import dependency_edges, impact, policy_json
+from controlplane import charts
 from controlplane.models import Service
 from controlplane.roles import Role, has_role
 from controlplane.views import require_role

@@ -13,10 +13,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from budgets import charts, report_exports, work_items
+from budgets import report_exports, work_items
 from budgets.maths.budget import InvalidInput
 from budgets.models import WorkItem
 from budgets.reports import HOUR, Period, Report, SloRow, build_report, period_from_params
+from controlplane import charts
 from controlplane.roles import Role, has_role
 from controlplane.views import require_role
 
