@@ -17,6 +17,9 @@ class RouteSerializer(StrictModelSerializer):
     max_attempts = serializers.IntegerField(min_value=1, max_value=100, required=False)
     max_concurrent_calls = serializers.IntegerField(min_value=0, max_value=100_000, required=False)
     max_wait_ms = serializers.IntegerField(min_value=0, max_value=60_000, required=False)
+    fallback_route = serializers.SlugRelatedField(
+        slug_field="name", queryset=Route.objects.all(), allow_null=True, required=False
+    )
 
     class Meta:
         model = Route
@@ -30,6 +33,10 @@ class RouteSerializer(StrictModelSerializer):
         error = kind and routes.target_error(kind, target)
         if error:
             raise serializers.ValidationError({"target": [error]})
+        service = attrs.get("service", getattr(self.instance, "service", None))
+        fallback = attrs.get("fallback_route", getattr(self.instance, "fallback_route", None))
+        if error := routes.fallback_error(self.instance, service, fallback):
+            raise serializers.ValidationError({"fallback_route": [error]})
         return attrs
 
     def to_representation(self, instance):
