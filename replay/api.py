@@ -91,7 +91,9 @@ class EventsView(APIView):
         responses=EventOutSerializer(many=True),
     )
     def get(self, request):
-        qs = filter_events(Event.objects.select_related("service", "route"), request.query_params)
+        qs = filter_events(
+            Event.objects.select_related("service", "route", "served_for"), request.query_params
+        )
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(qs.order_by("-pk"), request, self)
         return paginator.get_paginated_response(
@@ -155,7 +157,7 @@ class EventDetailView(generics.RetrieveAPIView):
 
     read_role = Role.VIEWER
     serializer_class = EventDetailSerializer
-    queryset = Event.objects.select_related("service", "route").prefetch_related(
+    queryset = Event.objects.select_related("service", "route", "served_for").prefetch_related(
         "attempt_log__route"
     )
 

@@ -86,6 +86,9 @@ def test_while_the_breaker_is_open_the_fallback_serves_the_events_marked(
     assert DeliveryAttempt.objects.filter(outcome="fallback", route=fallback).count() == 7
     assert DeliveryRecord.objects.filter(route=fallback).count() == 7
     assert not DeliveryRecord.objects.filter(route=primary).exists()
+    shown = operator.client().get(f"/api/v1/events/{served.first().pk}").json()
+    assert (shown["served_for"], shown["route"]) == (primary.name, fallback.name)
+    assert shown["attempts_log"][-1]["outcome"] == "fallback"
     # the three that failed on the primary are retried while it is open: the fallback serves them
     due_now()
     dispatch_events(pks)
