@@ -63,14 +63,20 @@ class RouteViewSet(viewsets.ModelViewSet):
         return qs.filter(service__slug=service) if service else qs
 
     def perform_create(self, serializer):
-        serializer.instance = routes.create_route(
-            actor=self.request.user, **serializer.validated_data
-        )
+        try:
+            serializer.instance = routes.create_route(
+                actor=self.request.user, **serializer.validated_data
+            )
+        except routes.RouteError as exc:  # a concurrent change broke a rule validate() saw hold
+            raise serializers.ValidationError({exc.field: [exc.message]}) from None
 
     def perform_update(self, serializer):
-        serializer.instance = routes.update_route(
-            serializer.instance, actor=self.request.user, **serializer.validated_data
-        )
+        try:
+            serializer.instance = routes.update_route(
+                serializer.instance, actor=self.request.user, **serializer.validated_data
+            )
+        except routes.RouteError as exc:
+            raise serializers.ValidationError({exc.field: [exc.message]}) from None
 
     def perform_destroy(self, instance):
         routes.delete_route(instance, actor=self.request.user)

@@ -177,6 +177,7 @@ def when_open(job: Job, exc: BreakerOpen) -> Job | Outcome:
         job.fallback.primary_wait = _open_wait(job.breaker, exc)
         return job.fallback
     if job.served_for is not None:
+        BREAKER_REJECTED.labels(job.route.name).inc()
         error = f"fallback {job.route.name}: breaker is {exc.state.value.lower()}"
         return _fallback_failed(job, A.BREAKER_OPEN, error, 0.0, counted=False)
     return rejected(job.event, job.route, job.breaker, exc, job.started_at)

@@ -401,6 +401,7 @@ def deferred_by_bulkhead(job: Job, typical_s: float = 0.0) -> Outcome:
         error=f"bulkhead of {job.route.name} full ({job.route.max_concurrent_calls} calls)",
         next_attempt_at=now + timedelta(seconds=wait),
         counts_as_attempt=False,
+        attempt_route_id=job.route.pk if job.served_for is not None else None,
     )
 
 

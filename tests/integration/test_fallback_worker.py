@@ -11,7 +11,7 @@ from django.test import Client
 
 from breakers.control import force_breaker
 from breakers.models import CircuitBreaker
-from replay.models import DeliveryRecord, Event, ReplayRun
+from replay.models import DeliveryAttempt, DeliveryRecord, Event, ReplayRun
 from tests.conftest import event_body, make_route
 from tests.http_target import Target
 from tests.workers import celery_worker, wait_for
@@ -77,3 +77,34 @@ def test_fallback_serves_while_open_and_the_button_replays_it_to_the_recovered_p
             assert (again.total, again.done, again.skipped) == (10, 0, 10)
         assert len(target.calls) == 10
         assert len(warmer.calls) == 10
+
+
+def test_a_failing_fallback_trips_its_own_breaker_and_the_events_wait_for_the_primary(
+    operator, checkout, target, tmp_path
+):
+    with Target(default_status=500) as warmer:
+        fallback = make_route(
+            checkout, operator, name="cache-warmer", event_type="warm.never", target=warmer.url
+        )
+        primary = make_route(checkout, operator, target=target.url, fallback_route=fallback)
+        CircuitBreaker.objects.filter(route__in=[primary, fallback]).update(config=LONG_OPEN)
+        target.default_status = 503
+        api = operator.client()
+        batch = [event_body(f"w-{i}") for i in range(12)]
+        assert api.post("/api/v1/events", {"events": batch}, format="json").status_code == 202
+
+        log = tmp_path / "worker.log"
+        with celery_worker(extra_env=FAST, log_path=log):
+            # every event ends up waiting for the primary: none is lost, none dead, none served
+            waiting = Event.objects.filter(status="deferred", route=primary)
+            assert wait_for(lambda: waiting.count() == 12), log.read_text()[-3000:]
+            assert wait_for(
+                lambda: CircuitBreaker.objects.get(route=fallback).state == "open", 10
+            ), log.read_text()[-3000:]
+        assert not Event.objects.filter(status="dead").exists()
+        assert not Event.objects.filter(served_for__isnull=False).exists()
+        assert 3 <= len(warmer.calls) < 12  # its own breaker stopped the calls
+        outcomes = set(
+            DeliveryAttempt.objects.filter(route=fallback).values_list("outcome", flat=True)
+        )
+        assert outcomes == {"failed", "breaker_open"}
