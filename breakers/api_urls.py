@@ -3,7 +3,7 @@
 from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
-from breakers import api, breaker_api
+from breakers import api
 
 router = SimpleRouter()
 router.trailing_slash = "/?"
@@ -12,19 +12,17 @@ router.register("routes", api.RouteViewSet, basename="route")
 NAME = r"(?P<name>[-a-zA-Z0-9_]+)"
 urlpatterns = [
     *router.urls,
-    re_path(r"^breakers/?$", breaker_api.BreakerListView.as_view(), name="breakers"),
-    re_path(rf"^breakers/{NAME}/?$", breaker_api.BreakerDetailView.as_view(), name="breaker"),
-    re_path(
-        rf"^breakers/{NAME}/force/?$", breaker_api.BreakerForceView.as_view(), name="breaker-force"
-    ),
+    re_path(r"^breakers/?$", api.BreakerListView.as_view(), name="breakers"),
+    re_path(rf"^breakers/{NAME}/?$", api.BreakerDetailView.as_view(), name="breaker"),
+    re_path(rf"^breakers/{NAME}/force/?$", api.BreakerForceView.as_view(), name="breaker-force"),
     re_path(
         rf"^breakers/{NAME}/transitions/?$",
-        breaker_api.BreakerTransitionsView.as_view(),
+        api.BreakerTransitionsView.as_view(),
         name="breaker-transitions",
     ),
     re_path(
         rf"^breakers/{NAME}/threshold/?$",
-        breaker_api.ThresholdPushView.as_view(),
+        api.ThresholdPushView.as_view(),
         name="breaker-threshold",
     ),
 ]

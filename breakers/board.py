@@ -4,29 +4,33 @@ and one breaker's page with its timeline, charts and the operator's controls.
 Every change goes through breakers.control, which audits it; running workers pick it up
 within ROUTE_REFRESH_SECONDS. The board costs a fixed number of queries whatever the number
 of breakers: the breakers with the id of their last transition, those transitions, the
-5-minute figures and the 60-minute series (one grouped query each).
+60-minute series and the calls in flight (one query each). Calls and rates are the breaker's
+own window as the engine counts it, read from the shared state store in one round trip (one
+Redis pipeline), so the board shows what the breaker decides on, not an attempt-log sample.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from breakers import control
 from breakers.charts import Band, sparkline, timeline
-from breakers.engine import BreakerConfig
+from breakers.engine import BreakerConfig, Snapshot, WindowType
 from breakers.forms import MODES, ForceForm, ThresholdsForm, add_engine_error
-from breakers.guard import effective_config
 from breakers.models import BreakerTransition, CircuitBreaker
 from breakers.nodes import in_flight_by_route
-from breakers.stats import failure_series, recent_stats
+from breakers.registry import effective_config, guard
+from breakers.stats import failure_series
 from budgets import charts as budget_charts
 from controlplane.roles import Role
 from controlplane.views import require_role
@@ -44,8 +48,25 @@ STATE_CSS = {
     CircuitBreaker.State.OPEN: "bad",
     **dict.fromkeys(CircuitBreaker.Forced.values, "grey"),
 }
-NO_STATS = {"calls": 0, "failures": 0, "rejected": 0, "failure_rate": 0.0}
 MODE_LABELS = dict(MODES)
+# Worst first: what needs a look is at the top of the board.
+STATE_ORDER = {
+    CircuitBreaker.State.OPEN: 0,
+    CircuitBreaker.State.FORCED_OPEN: 1,
+    CircuitBreaker.State.HALF_OPEN: 2,
+    CircuitBreaker.State.DISABLED: 3,
+    CircuitBreaker.State.FORCED_CLOSED: 4,
+    CircuitBreaker.State.CLOSED: 5,
+}
+# The board's state filter (?state=...): each choice and the states it keeps.
+FILTERS: dict[str, tuple[str, frozenset[str]]] = {
+    "": ("all", frozenset(STATE_ORDER)),
+    "not_closed": ("not closed", frozenset(STATE_ORDER) - {CircuitBreaker.State.CLOSED}),
+    "open": ("open", frozenset({CircuitBreaker.State.OPEN, CircuitBreaker.State.FORCED_OPEN})),
+    "half_open": ("half open", frozenset({CircuitBreaker.State.HALF_OPEN})),
+    "closed": ("closed", frozenset({CircuitBreaker.State.CLOSED})),
+    "forced": ("forced or disabled", frozenset(CircuitBreaker.Forced.values)),
+}
 
 
 def breakers_queryset() -> QuerySet[CircuitBreaker]:
@@ -59,9 +80,12 @@ def safe_config(breaker: CircuitBreaker) -> BreakerConfig:
         return BreakerConfig()
 
 
-def status_of(breaker: CircuitBreaker) -> dict[str, str]:
+def status_of(breaker: CircuitBreaker, engine_state: str = "") -> dict[str, str]:
     """The state to show: the operator's forced state as soon as it is set (workers apply it
-    within seconds), else the state the workers last reported."""
+    within seconds), else the shared store's state when this process can read it (what every
+    worker decides on), else the state the workers last wrote down."""
+    if engine_state and not breaker.forced_state and engine_state in STATE_ORDER:
+        breaker.state = engine_state  # the row lags by a transition write at most
     if breaker.forced_state:
         state = breaker.forced_state
         note = f"by {breaker.forced_by}" if breaker.forced_by else ""
@@ -101,19 +125,59 @@ def rate_points(series: list[tuple[datetime, int, int]]) -> list[float | None]:
     return [100.0 * failures / calls if calls else None for _, calls, failures in series]
 
 
-def state_context(breaker: CircuitBreaker, stats: dict | None = None) -> dict[str, Any]:
-    if stats is None:
-        stats = recent_stats([breaker.route_id], minutes=STATS_MINUTES).get(breaker.route_id)
+def window_snapshots(names: list[str]) -> dict[str, Snapshot]:
+    """Each breaker's shared record from this process's store, in one round trip."""
+    if not names:
+        return {}
+    return guard().store.load_many(names)  # type: ignore[attr-defined]
+
+
+def window_of(config: BreakerConfig) -> str:
+    if config.window_type is WindowType.TIME:
+        return f"last {config.window_size} s"
+    return f"last {config.window_size} calls"
+
+
+def window_figures(snapshot: Snapshot | None, config: BreakerConfig) -> dict[str, Any]:
+    """The window the engine judges: calls, failure and slow-call rates, and whether a rate
+    is at its threshold with enough calls to count (what trips the breaker)."""
+    known = snapshot is not None and bool(snapshot.epoch)
+    calls = snapshot.calls if known and snapshot else 0
+    failure_rate = snapshot.failure_rate if known and snapshot else 0.0
+    slow_rate = snapshot.slow_call_rate if known and snapshot else 0.0
+    judged = calls >= config.minimum_calls
+
+    def css(rate: float, threshold: float | None) -> str:
+        if not calls or threshold is None:
+            return ""
+        return "bad" if rate >= threshold and judged else ("warn" if rate >= threshold else "")
+
+    return {
+        "known": known,
+        "calls": calls,
+        "failures": snapshot.failures if known and snapshot else 0,
+        "slow_calls": snapshot.slow_calls if known and snapshot else 0,
+        "failure_rate": failure_rate,
+        "slow_call_rate": slow_rate,
+        "judged": judged,
+        "minimum_calls": config.minimum_calls,
+        "window": window_of(config),
+        "rate_css": css(failure_rate, config.failure_rate_threshold),
+        "slow_css": css(slow_rate, config.slow_call_rate_threshold),
+    }
+
+
+def state_context(breaker: CircuitBreaker, snapshot: Snapshot | None = None) -> dict[str, Any]:
+    if snapshot is None:
+        snapshot = window_snapshots([breaker.route.name]).get(breaker.route.name)
     config = safe_config(breaker)
-    stats = stats or NO_STATS
-    threshold = config.failure_rate_threshold
+    stats = window_figures(snapshot, config)
+    engine_state = snapshot.state.slug if stats["known"] and snapshot else ""
     return {
         "breaker": breaker,
-        "status": status_of(breaker),
+        "status": status_of(breaker, engine_state),
         "stats": stats,
-        "rate_css": "bad"
-        if threshold and stats["calls"] and stats["failure_rate"] >= threshold
-        else "",
+        "rate_css": stats["rate_css"],
         "dynamic": dynamic_of(breaker),
         "config": config,
     }
@@ -122,38 +186,74 @@ def state_context(breaker: CircuitBreaker, stats: dict | None = None) -> dict[st
 # --------------------------------------------------------------------------- the board
 
 
-def board_rows(now: datetime | None = None) -> list[dict[str, Any]]:
+def board_rows(now: datetime | None = None, state: str = "") -> list[dict[str, Any]]:
+    """The board's rows, worst state first, keeping those the filter ``state`` names."""
     last = (
         BreakerTransition.objects.filter(breaker=OuterRef("pk")).order_by("-at", "-pk").values("pk")
     )
     breakers = list(breakers_queryset().annotate(last_transition_id=Subquery(last[:1])))
-    ids = [b.last_transition_id for b in breakers if b.last_transition_id]
-    transitions = BreakerTransition.objects.in_bulk(ids) if ids else {}
-    route_ids = [b.route_id for b in breakers]
-    stats = recent_stats(route_ids, minutes=STATS_MINUTES) if route_ids else {}
-    series = failure_series(route_ids, minutes=SERIES_MINUTES, now=now) if route_ids else {}
+    keep = FILTERS[state][1]
     in_flight = in_flight_by_route()
     rows = []
+    snapshots = window_snapshots([b.route.name for b in breakers])
     for breaker in breakers:
-        context = state_context(breaker, stats.get(breaker.route_id, NO_STATS))
+        context = state_context(breaker, snapshots.get(breaker.route.name))
+        if context["status"]["state"] in keep:
+            rows.append(context)
+    rows.sort(key=lambda r: (STATE_ORDER.get(r["status"]["state"], 9), r["breaker"].route.name))
+    # Transitions and series only for the rows shown (still one query each).
+    ids = [r["breaker"].last_transition_id for r in rows if r["breaker"].last_transition_id]
+    transitions = BreakerTransition.objects.in_bulk(ids) if ids else {}
+    route_ids = [r["breaker"].route_id for r in rows]
+    series = failure_series(route_ids, minutes=SERIES_MINUTES, now=now) if route_ids else {}
+    for context in rows:
+        breaker = context["breaker"]
         context["in_flight"] = in_flight.get(breaker.route.name, 0)
-        points = rate_points(series.get(breaker.route_id, []))
         context["last"] = transitions.get(breaker.last_transition_id)
         context["spark"] = sparkline(
-            points,
+            rate_points(series.get(breaker.route_id, [])),
             threshold=context["config"].failure_rate_threshold,
+            css=f"state-{context['status']['state']}",
+            scale=True,
             title=f"Failure rate of {breaker.route.name}, last {SERIES_MINUTES} min, per minute",
         )
-        rows.append(context)
     return rows
+
+
+def board_context(
+    request: HttpRequest, state: str, form_errors: dict[str, str] | None = None, **extra: Any
+) -> dict[str, Any]:
+    rows = board_rows(state=state)
+    for row in rows:  # a refused force shows its error on its own row
+        row["force_error"] = (form_errors or {}).get(row["breaker"].route.name, "")
+    return {
+        "rows": rows,
+        "state": state,
+        "filters": [(value, label) for value, (label, _) in FILTERS.items()],
+        "series_minutes": SERIES_MINUTES,
+        "force_modes": MODES,
+        "now": timezone.now(),
+        **extra,
+    }
+
+
+def render_board(
+    request: HttpRequest, state: str, *, status: int = 200, **extra: Any
+) -> HttpResponse:
+    template = "breakers/partials/board_table.html" if request.htmx else "breakers/board.html"
+    return render(request, template, board_context(request, state, **extra), status=status)
 
 
 @require_GET
 def board(request: HttpRequest) -> HttpResponse:
     require_role(request, Role.VIEWER)
-    context = {"rows": board_rows(), "minutes": STATS_MINUTES, "series_minutes": SERIES_MINUTES}
-    template = "breakers/partials/board_table.html" if request.htmx else "breakers/board.html"
-    return render(request, template, context)
+    state = request.GET.get("state", "")
+    if state not in FILTERS:
+        choices = ", ".join(repr(k) for k in FILTERS if k)
+        return render_board(
+            request, "", status=400, filter_error=f"state: must be one of {choices} or empty"
+        )
+    return render_board(request, state)
 
 
 # --------------------------------------------------------------------------- one breaker
@@ -294,18 +394,35 @@ def force(request: HttpRequest, name: str) -> HttpResponse:
     require_role(request, Role.OPERATOR)
     breaker = get_object_or_404(breakers_queryset(), route__name=name)
     form = ForceForm(request.POST)
+    # The board's row forms say so: the answer is then the board, not the breaker's page.
+    from_board = request.POST.get("back") == "board"
+    state = request.POST.get("state", "")
+    state = state if state in FILTERS else ""
     if form.is_valid():
         mode, reason = form.cleaned_data["mode"], form.cleaned_data["reason"]
         control.force_breaker(breaker, mode, actor=request.user, reason=reason)
         notice = f"{MODE_LABELS[mode]}: done. Workers apply it within seconds."
+        if from_board:
+            if not request.htmx:
+                messages.success(request, f"{name}: {notice}")
+                return redirect(board_url(state))
+            return render_board(request, state, notice=f"{name}: {notice}")
         if not request.htmx:
             messages.success(request, notice)
             return redirect("breakers:detail", name=name)
         breaker = breakers_queryset().get(pk=breaker.pk)
         return controls_response(request, breaker, ForceForm(), notice)
+    if from_board:
+        errors = "; ".join(f"{field}: {' '.join(e)}" for field, e in form.errors.items())
+        return render_board(request, state, form_errors={name: errors})
     if request.htmx:
         return controls_response(request, breaker, form)
     return render_detail(request, breaker, force_form=form)
+
+
+def board_url(state: str) -> str:
+    url = reverse("breakers:board")
+    return f"{url}?{urlencode({'state': state})}" if state else url
 
 
 @require_POST

@@ -28,23 +28,41 @@ def sparkline(
     height: int = 28,
     title: str = "",
     threshold: float | None = None,
+    css: str = "",
+    scale: bool = False,
+    unit: str = "%",
 ) -> SafeString:
     """A line of ``values`` (oldest first) from 0 to ``y_max``. ``None`` (nothing was called
-    that minute) leaves a gap; a lone point between gaps is drawn as a dot."""
+    that minute) leaves a gap; a lone point between gaps is drawn as a dot. ``css`` is added
+    to the svg's class (the board colours the line by the breaker's state); ``scale`` fits
+    ``y_max`` to the values and the threshold and labels it, so 2 % is not a flat line."""
     pad = 2.0
-    step = (width - 2 * pad) / max(len(values) - 1, 1)
+    label_w = 26 if scale else 0
+    if scale:
+        top = max([v for v in values if v is not None] + [threshold or 0.0, 0.0])
+        y_max = min(y_max, nice_ceiling(top))
+    plot_w = width - label_w
+    step = (plot_w - 2 * pad) / max(len(values) - 1, 1)
 
     def y(value: float) -> float:
         return pad + (height - 2 * pad) * (1 - max(0.0, min(value, y_max)) / y_max)
 
+    klass = f"spark {css}".strip()
     parts = [
-        f'<svg class="spark" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>',
-        f'<line class="base" x1="0" x2="{width}" y1="{y(0):.1f}" y2="{y(0):.1f}"/>',
+        f'<svg class="{escape(klass)}" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>',
+        f'<line class="base" x1="0" x2="{plot_w}" y1="{y(0):.1f}" y2="{y(0):.1f}"/>',
     ]
+    if scale:
+        parts.append(
+            f'<line class="axis" x1="{plot_w}" x2="{plot_w}" y1="{y(y_max):.1f}" '
+            f'y2="{y(0):.1f}"/><text class="scale" x="{width}" y="{y(y_max) + 6:.1f}" '
+            f'text-anchor="end">{y_max:g}{escape(unit)}</text>'
+            f'<text class="scale" x="{width}" y="{y(0):.1f}" text-anchor="end">0</text>'
+        )
     if threshold is not None and 0 < threshold <= y_max:
         parts.append(
-            f'<line class="limit" x1="0" x2="{width}" y1="{y(threshold):.1f}" '
+            f'<line class="limit" x1="0" x2="{plot_w}" y1="{y(threshold):.1f}" '
             f'y2="{y(threshold):.1f}"/>'
         )
     segment: list[tuple[float, float]] = []
@@ -66,6 +84,16 @@ def sparkline(
     flush()
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 5, 10, 20, 50, 100 ... at or above ``value`` (at least 1)."""
+    step = 1.0
+    while True:
+        for factor in (1, 2, 5):
+            if value <= step * factor:
+                return step * factor
+        step *= 10
 
 
 @dataclass(frozen=True)

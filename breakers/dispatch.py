@@ -15,12 +15,12 @@ from django.utils import timezone
 from breakers import outcomes
 from breakers.bulkhead import lease_ttl, make_bulkhead
 from breakers.engine import BreakerOpen
-from breakers.guard import breaker_for
 from breakers.handlers import CallResult, event_envelope
 from breakers.models import Route
 from breakers.nodes import current_node
 from breakers.pool import RANK, Job, deferred_by_bulkhead, delivery_pool, traced_call
-from breakers.routing import route_table
+from breakers.registry import breaker_for
+from breakers.route_table import route_table
 from breakers.telemetry import BREAKER_REJECTED, BULKHEAD_REJECTED
 from replay import idempotency
 from replay.log import Outcome, claim_events, new_claim_token

@@ -10,10 +10,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+
+if TYPE_CHECKING:
+    from budgets.markers import Marker
 
 W, H = 720, 240
 PAD_L, PAD_R, PAD_T, PAD_B = 52, 16, 26, 28
@@ -78,8 +82,10 @@ def line_chart(
     references: Sequence[tuple[str, float]] = (),
     title: str = "",
     now: datetime | None = None,
+    markers: Sequence[Marker] = (),
 ) -> SafeString:
-    """A line chart over time; ``references`` draws labelled horizontal lines."""
+    """A line chart over time; ``references`` draws labelled horizontal lines, ``markers``
+    vertical ones at moments (breaker transitions, gate decisions, replays) with a tooltip."""
     span = (x_end - x_start).total_seconds() or 1.0
     y_span = (y_max - y_min) or 1.0
     plot_w, plot_h = W - PAD_L - PAD_R, H - PAD_T - PAD_B
@@ -120,6 +126,19 @@ def line_chart(
     if now is not None and x_start <= now <= x_end:
         parts.append(
             f'<line class="now" x1="{x(now):.1f}" x2="{x(now):.1f}" y1="{PAD_T}" y2="{H - PAD_B}"/>'
+        )
+    for marker in markers:  # the caller chose them for the range; x() keeps them inside
+        if marker.at < x_start:
+            continue
+        mx = x(marker.at)
+        kind = escape(marker.kind)
+        # A wide transparent line under the thin one: the tooltip is easy to hover.
+        parts.append(
+            f'<g class="marker marker-{kind}" data-kind="{kind}" '
+            f'data-at="{escape(marker.at.isoformat())}"><title>{escape(marker.label)}</title>'
+            f'<line class="hit" x1="{mx:.1f}" x2="{mx:.1f}" y1="{PAD_T}" y2="{H - PAD_B}"/>'
+            f'<line x1="{mx:.1f}" x2="{mx:.1f}" y1="{PAD_T}" y2="{H - PAD_B}"/>'
+            f'<circle cx="{mx:.1f}" cy="{PAD_T}" r="3"/></g>'
         )
     for s in series:
         if not s.points:

@@ -3,6 +3,8 @@ approvals, canaries and the impact graph). Each page reads in a fixed number of 
 
 from __future__ import annotations
 
+from collections import Counter
+
 from django.contrib import messages
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -15,6 +17,7 @@ from budgets import alerts, charts, gates
 from budgets import canary_verdicts as canaries  # alias: body edited elsewhere
 from budgets.figures import service_states
 from budgets.history import RANGES, history, range_history
+from budgets.markers import markers_for
 from budgets.maths.budget import InvalidInput
 from budgets.maths.burn import alert_rules
 from budgets.models import SLO, AlertEvent, CanaryVerdict, FreezeWindow, GateDecision
@@ -85,6 +88,8 @@ def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         past = range_history(slo, figures, *RANGES[chosen])
         x_end = past.now
+    # Up to this moment: the range ends on the last whole bucket, the newest marks at its edge.
+    marks = markers_for(slo.service_id, past.start, max(x_end, now))
     burn_down = charts.line_chart(
         [
             charts.Series("even burn", past.even, "even"),
@@ -96,6 +101,7 @@ def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
         y_max=1.0,
         title=f"Budget burn-down of {slo}",
         now=past.now,
+        markers=marks,
     )
     # The scale stops at 1.2x the highest alert rate, so a quiet SLO's line stays readable;
     # higher buckets are marked off scale on the chart (charts._off_scale), never hidden.
@@ -113,6 +119,7 @@ def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
             *past.thresholds,
         ],
         title=f"Burn rate of {slo}",
+        markers=marks,
     )
     context = {
         "slo": slo,
@@ -127,6 +134,7 @@ def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "step_minutes": past.step.total_seconds() / 60,
         "range": chosen,
         "ranges": [*RANGES, "window"],
+        "marker_counts": sorted(Counter(m.kind for m in marks).items()),
     }
     return render(request, "budgets/slo_detail.html", context)
 
@@ -183,14 +191,16 @@ def changes(request: HttpRequest) -> HttpResponse:
         focus = GateDecision.objects.filter(pk=int(request.GET["decision"])).first()
     for d in decisions:
         _mark_decidable(d, request.user)
+    rollbacks = CanaryVerdict.objects.filter(
+        Q(decision=CanaryVerdict.Decision.ROLLBACK, resolved_at__isnull=True)
+    ).select_related("service")
+    live = {"queue": queue, "decisions": decisions, "rollbacks": rollbacks, "now": now}
+    if request.htmx and request.GET.get("part") == "live":  # the poll: no graph to draw
+        return render(request, "budgets/partials/changes_live.html", live)
     context = {
-        "queue": queue,
-        "decisions": decisions,
+        **live,
         "focus": focus,
         "graph": _graph(focus, now),
-        "rollbacks": CanaryVerdict.objects.filter(
-            Q(decision=CanaryVerdict.Decision.ROLLBACK, resolved_at__isnull=True)
-        ).select_related("service"),
         "recent_canaries": CanaryVerdict.objects.select_related("service")[:20],
     }
     return render(request, "budgets/changes.html", context)

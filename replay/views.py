@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from controlplane.roles import Role
@@ -58,7 +59,9 @@ def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def dead_letter_list(request: HttpRequest) -> HttpResponse:
-    """Filter, select and redrive; htmx swaps only the table and the outcome."""
+    """Filter, select and redrive; htmx swaps only the table and the outcome. A redrive asks
+    first, saying how many (the button's hx-confirm for "all matching", a confirmation step
+    on the page for a selection and for every form posted without JavaScript)."""
     require_role(request, Role.VIEWER)
     data = request.POST if request.method == "POST" else request.GET
     form = DeadLetterFilterForm(data or None)
@@ -66,13 +69,17 @@ def dead_letter_list(request: HttpRequest) -> HttpResponse:
     outcome = None
     if request.method == "POST":
         require_role(request, Role.OPERATOR)
-        if request.POST.get("scope") == "all":
-            chosen = dead_letters(**filters)
+        scope = "all" if request.POST.get("scope") == "all" else "selected"
+        ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+        chosen = dead_letters(**filters) if scope == "all" else dead_letters().filter(pk__in=ids)
+        if request.POST.get("confirmed") != "yes":
+            count = chosen.count()
+            if count:
+                return confirm_redrive(request, form, scope, ids, count)
+            outcome = "Nothing to redrive: select dead letters first."
         else:
-            ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
-            chosen = dead_letters().filter(pk__in=ids)
-        pks = redrive(chosen, actor=request.user)
-        outcome = f"Redrove {len(pks)} event{'s' if len(pks) != 1 else ''} into dispatch."
+            pks = redrive(chosen, actor=request.user)
+            outcome = f"Redrove {len(pks)} event{'s' if len(pks) != 1 else ''} into dispatch."
         if not request.htmx:
             messages.success(request, outcome)
     letters = dead_letters(**filters)
@@ -81,9 +88,22 @@ def dead_letter_list(request: HttpRequest) -> HttpResponse:
         "letters": letters[:PAGE],
         "total": letters.count(),
         "outcome": outcome,
+        "now": timezone.now(),
     }
     template = (
         "replay/partials/dead_letter_table.html" if request.htmx else "replay/dead_letters.html"
+    )
+    return render(request, template, context)
+
+
+def confirm_redrive(
+    request: HttpRequest, form: DeadLetterFilterForm, scope: str, ids: list[int], count: int
+) -> HttpResponse:
+    """The question before a redrive, in place of the table; its button posts the same
+    filters and selection back with confirmed=yes."""
+    context = {"form": form, "confirm": {"scope": scope, "ids": ids, "count": count}}
+    template = (
+        "replay/partials/redrive_confirm.html" if request.htmx else "replay/dead_letters.html"
     )
     return render(request, template, context)
 

@@ -147,9 +147,9 @@ def test_handlers(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_route_table_breakers_and_node():
-    from breakers.guard import forget_guard
     from breakers.nodes import forget_current_node
-    from breakers.routing import forget_routes
+    from breakers.registry import forget_guard
+    from breakers.route_table import forget_routes
 
     forget_routes()
     yield

@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -234,6 +234,27 @@ class RedisStore(AttachedBreakers):
                 self._enter_fallback(exc)
         self.fallback_ops += 1
         return self._local.load(name)
+
+    def load_many(self, names: Iterable[str]) -> dict[str, Snapshot]:
+        """Several records in one round trip (a pipeline), whatever their number."""
+        names = list(names)
+        if not self.available and not self._threads and time.monotonic() >= self._next_retry:
+            # A reader with nothing attached (the web process) has no maintenance thread to
+            # bring it back from the fallback: it retries here, every retry_interval_s.
+            self._next_retry = time.monotonic() + self.retry_interval_s
+            self.try_resync()
+        if self.available and names:
+            try:
+                pipe = self._client.pipeline(transaction=False)
+                for name in names:
+                    pipe.hgetall(self.keys_for(name)[0])
+                return {
+                    n: snapshot_from_fields(n, d)
+                    for n, d in zip(names, pipe.execute(), strict=True)
+                }
+            except _OUTAGE as exc:
+                self._enter_fallback(exc)
+        return self._local.load_many(names)
 
     def flush(self, name: str, batch: Batch, config: BreakerConfig, now: float) -> Snapshot:
         args: list[Any] = [

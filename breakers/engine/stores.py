@@ -23,7 +23,7 @@ import socket
 import threading
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from .machine import (
     OPERATOR_STATES,
@@ -391,6 +391,14 @@ class InProcessStore(AttachedBreakers):
         with self._lock:
             rec = self._records.get(name)
             return rec.snapshot() if rec is not None else Snapshot(name)
+
+    def load_many(self, names: Iterable[str]) -> dict[str, Snapshot]:
+        """Several records at once (the board reads every breaker's window this way)."""
+        with self._lock:
+            return {
+                n: rec.snapshot() if (rec := self._records.get(n)) is not None else Snapshot(n)
+                for n in names
+            }
 
     def flush(self, name: str, batch: Batch, config: BreakerConfig, now: float) -> Snapshot:
         with self._lock:

@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from breakers import control
 from breakers.dispatch import dispatch_events
-from breakers.engine import State, Transition
+from breakers.engine import Outcome, State, Transition
 from breakers.forms import ThresholdsForm
-from breakers.guard import record_transition
 from breakers.models import CircuitBreaker
+from breakers.registry import breaker_for, guard, record_transition
 from controlplane.models import AuditEntry
 from replay.ingest import ingest_events
 from replay.models import Event
@@ -22,10 +22,11 @@ from tests.conftest import event_body, make_route
 
 pytestmark = [pytest.mark.django_db, pytest.mark.smoke]
 
-# Session, user, role, then the board's own five: breakers with the id of their last
-# transition, those transitions, the 5-minute figures, the 60-minute series, the calls in flight
-# per route from the live nodes.
-BOARD_QUERIES = 8
+# Session, user, role, then the board's own four: breakers with the id of their last
+# transition, those transitions, the 60-minute series, the calls in flight per route from the
+# live nodes. The window figures come from the breaker state store (one round trip), not the
+# database.
+BOARD_QUERIES = 7
 HALF_OPENED = (
     '<span class="state-open">open</span> → <span class="state-half_open">half_open</span>'
 )
@@ -42,7 +43,7 @@ def breaker_of(route) -> CircuitBreaker:
 
 
 def transition(name: str, from_state: State, to_state: State, at, reason: str = "x") -> None:
-    """Written the way a worker writes it (breakers.guard.record_transition)."""
+    """Written the way a worker writes it (breakers.registry.record_transition)."""
     record_transition(
         Transition(
             name=name,
@@ -93,7 +94,7 @@ def test_the_board_lists_breakers_with_state_failure_rate_and_dynamic_threshold(
     row = page.split('id="breaker-checkout-route"')[1].split("</tr>")[0]
     assert 'data-state="closed"' in row and "badge good" in row
     assert ">4<" in row and "25.0 %" in row
-    assert '<svg class="spark"' in row and "<circle" in row  # one minute with calls: a dot
+    assert '<svg class="spark state-closed"' in row and "<circle" in row  # one minute: a dot
     assert "0.75 s" in row and "pushed through the API" in row
     forced_row = page.split('id="breaker-checkout-forced"')[1].split("</tr>")[0]
     assert 'data-state="forced_open"' in forced_row and "badge grey" in forced_row
@@ -107,7 +108,7 @@ def test_an_htmx_poll_gets_the_table_alone_while_the_page_polls_only_when_visibl
     client = logged_in(viewer)
     page = client.get("/breakers/").content.decode()
     assert "<html" in page and 'hx-get="/breakers/"' in page
-    assert "every 3s [document.visibilityState=='visible']" in page
+    assert "every 3s [document.visibilityState=='visible' && " in page  # and no reason typed
     partial = client.get("/breakers/", HTTP_HX_REQUEST="true").content.decode()
     assert "<html" not in partial and 'id="breaker-checkout-route"' in partial
 
@@ -336,3 +337,113 @@ def test_a_route_added_in_the_admin_gets_its_breaker_and_an_audit_row(checkout, 
     assert client.post("/admin/breakers/route/add/", form).status_code == 302
     assert CircuitBreaker.objects.get().route.name == "admin-made"
     assert AuditEntry.objects.filter(action="route.create", actor=staff.user).exists()
+
+
+def row_of(page: str, name: str) -> str:
+    return page.split(f'id="breaker-{name}"')[1].split("</tr>")[0]
+
+
+def trip_through_the_engine(route, calls: int = 20) -> None:
+    """Calls recorded by the route's own breaker (two failures in three, never five in a
+    row), so its window, not the attempt log, holds them: no event is delivered."""
+    breaker = breaker_for(route)
+    for i in range(calls):
+        permit = breaker.acquire()
+        breaker.record(permit, Outcome.SUCCESS if i % 3 == 0 else Outcome.FAILURE, 0.01)
+    breaker.flush()
+
+
+def test_the_board_shows_the_breakers_own_window_as_the_engine_counts_it(
+    checkout, operator, viewer
+):
+    route = make_route(checkout, operator, target="http://127.0.0.1:1/x")
+    trip_through_the_engine(route)
+    snapshot = guard().store.load(route.name)
+    assert snapshot.state is State.OPEN and snapshot.calls == 20  # the figures that tripped it
+
+    row = row_of(logged_in(viewer).get("/breakers/").content.decode(), route.name)
+    assert 'data-state="open"' in row
+    assert f">{snapshot.calls}<br>" in row and "last 100 calls" in row
+    assert f"{snapshot.failure_rate:.1f} %" in row and "65.0 %" in row
+    assert f"{snapshot.slow_call_rate:.1f} %" in row
+    assert 'class="rate bad"' in row  # at its threshold with enough calls: what tripped it
+
+
+def test_open_breakers_come_first_and_the_state_filter_keeps_one_state(checkout, operator, viewer):
+    for name in ("a-closed", "b-half", "c-open"):
+        make_route(checkout, operator, name=name, target="http://127.0.0.1:1/x")
+    now = timezone.now()
+    transition("c-open", State.CLOSED, State.OPEN, now - timedelta(minutes=1))
+    transition("b-half", State.CLOSED, State.OPEN, now - timedelta(minutes=2))
+    transition("b-half", State.OPEN, State.HALF_OPEN, now - timedelta(minutes=1))
+    client = logged_in(viewer)
+
+    page = client.get("/breakers/").content.decode()
+    order = re.findall(r'<tr id="breaker-([\w-]+)" class="breaker-row"', page)
+    assert order == ["c-open", "b-half", "a-closed"]
+    assert '<svg class="spark state-open"' in row_of(page, "c-open")
+    assert 'hx-include="#board-filter"' in page and 'name="state"' in page
+
+    for state, shown in (("open", ["c-open"]), ("half_open", ["b-half"]), ("closed", ["a-closed"])):
+        for headers in ({}, {"HTTP_HX_REQUEST": "true"}):  # the form without JS, and htmx
+            body = client.get("/breakers/", {"state": state}, **headers).content.decode()
+            assert re.findall(r'<tr id="breaker-([\w-]+)" class="breaker-row"', body) == shown
+            assert ("<html" in body) is not bool(headers)
+    bad = client.get("/breakers/", {"state": "purple"})
+    assert bad.status_code == 400 and "state: must be one of" in bad.content.decode()
+
+
+def test_the_sparkline_is_scaled_to_its_maximum_and_labelled(checkout, operator, viewer, target):
+    make_route(checkout, operator, target=target.url)
+    deliver(target, "s", 5, failing=1)  # 20 %: drawn on a 50 % scale (the threshold)
+    row = row_of(logged_in(viewer).get("/breakers/").content.decode(), "checkout-route")
+    spark = row.split("<svg")[1].split("</svg>")[0]
+    assert '<text class="scale"' in spark and ">50%</text>" in spark
+
+
+def test_an_operator_forces_a_breaker_from_the_board_with_a_reason(checkout, operator, viewer):
+    route = make_route(checkout, operator, target="http://127.0.0.1:1/x")
+    client = logged_in(operator)
+    page = client.get("/breakers/").content.decode()
+    row = row_of(page, route.name)
+    assert 'class="board-force"' in row and 'name="reason" required' in row
+    assert 'hx-headers=\'{"X-CSRFToken": ' in page  # htmx posts carry the CSRF token
+
+    refused = client.post(
+        f"/breakers/{route.name}/force",
+        {"mode": "forced_open", "reason": " ", "back": "board"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "reason: This field is required." in row_of(refused, route.name)
+    assert breaker_of(route).forced_state == ""
+
+    board = client.post(
+        f"/breakers/{route.name}/force",
+        {"mode": "forced_open", "reason": "drain for failover", "back": "board", "state": "open"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "<html" not in board and "Force open: done" in board
+    assert 'data-state="forced_open"' in row_of(board, route.name)  # the filter is kept
+    entry = AuditEntry.objects.get(action="breaker.force")
+    assert (entry.reason, entry.actor) == ("drain for failover", operator.user)
+
+    no_js = client.post(
+        f"/breakers/{route.name}/force",
+        {"mode": "automatic", "reason": "over", "back": "board", "state": "open"},
+    )
+    assert no_js.status_code == 302 and no_js["Location"] == "/breakers/?state=open"
+    assert breaker_of(route).forced_state == ""
+
+
+def test_viewers_get_no_force_controls_on_the_board_and_are_refused(checkout, operator, viewer):
+    route = make_route(checkout, operator, target="http://127.0.0.1:1/x")
+    client = logged_in(viewer)
+    page = client.get("/breakers/").content.decode()
+    assert 'class="board-force"' not in page and 'name="reason"' not in page
+    refused = client.post(
+        f"/breakers/{route.name}/force",
+        {"mode": "forced_open", "reason": "x", "back": "board"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert refused.status_code == 403 and breaker_of(route).forced_state == ""
+    assert not AuditEntry.objects.filter(action="breaker.force").exists()

@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from breakers.dispatch import dispatch_events
 from breakers.dynamic import recompute
-from breakers.guard import effective_config
 from breakers.models import BreakerTransition, CircuitBreaker
+from breakers.registry import effective_config
 from controlplane.models import AuditEntry
 from replay.ingest import ingest_events
 from replay.models import DeliveryAttempt, Event

@@ -11,8 +11,8 @@ import pytest
 from django.utils import timezone
 
 from breakers.dispatch import dispatch_events
+from breakers.route_table import route_table
 from breakers.routes import update_route
-from breakers.routing import route_table
 from replay.dead_letters import dead_letters, redrive
 from replay.ingest import ingest_events
 from replay.models import DeliveryAttempt, DeliveryRecord, Event

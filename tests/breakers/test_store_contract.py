@@ -104,6 +104,37 @@ def test_unknown_breaker_loads_as_closed(store, name):
     assert store.load(name) == Snapshot(name)
 
 
+def test_load_many_reads_several_records_at_once_as_load_does(store, name):
+    cfg = BreakerConfig(**QUIET)
+    flush(store, name, "0101", cfg)
+    other = f"{name}-b"
+    flush(store, other, "0003", cfg)
+    unknown = f"{name}-never"
+    many = store.load_many([name, other, unknown])
+    assert many == {n: store.load(n) for n in (name, other, unknown)}
+    assert (many[name].calls, many[name].failures) == (4, 2)
+    assert (many[other].calls, many[other].failures, many[other].slow_calls) == (4, 1, 1)
+    assert many[unknown] == Snapshot(unknown) and store.load_many([]) == {}
+
+
+def test_a_reader_without_breakers_comes_back_from_the_fallback_when_redis_answers(name):
+    """The web process reads the board's windows with nothing attached, so no maintenance
+    thread resyncs it: load_many itself tries again once retry_interval_s has passed."""
+    writer, reader = new_redis_store(), new_redis_store()
+    reader.prefix = writer.prefix
+    try:
+        flush(writer, name, "0101", BreakerConfig(**QUIET))
+        reader._enter_fallback(redis.ConnectionError("blip"))
+        assert not reader.available and reader.load_many([name])[name].calls == 0
+        reader._next_retry = 0.0  # the retry is due
+        many = reader.load_many([name])
+        assert reader.available and many[name].calls == 4
+    finally:
+        writer.close()
+        reader.close()
+        purge(writer.prefix)
+
+
 def test_flush_accumulates_window_figures(store, name):
     cfg = BreakerConfig(**QUIET)
     snap = flush(store, name, "0101", cfg)

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from breakers.engine import State, Transition
-from breakers.guard import record_transition
+from breakers.registry import record_transition
 from budgets import slos
 from controlplane.roles import Role, grant_role
 from controlplane.services import create_service

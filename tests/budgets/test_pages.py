@@ -182,3 +182,17 @@ def test_the_changes_page_costs_a_fixed_number_of_queries(
         response = client.get("/changes/")
     assert response.status_code == 200  # an error page is cheap too
     assert "r14" in response.content.decode()
+
+
+def test_the_changes_page_is_live_and_its_poll_answers_with_its_stamp(viewer, operator, frozen):
+    client = logged_in(viewer)
+    page = client.get("/changes/").content.decode()
+    assert 'hx-get="/changes/?part=live"' in page
+    assert "every 10s [document.visibilityState=='visible']" in page
+    urgent_request(operator, frozen, change_id="rel-live")  # arrives after the page loaded
+    poll = client.get("/changes/", {"part": "live"}, HTTP_HX_REQUEST="true")
+    html = poll.content.decode()
+    assert poll.status_code == 200 and "<html" not in html
+    assert '<small class="updated">updated <time' in html
+    assert 'id="decision-' in html and "rel-live" in html and "1 waiting" in html
+    assert '<svg class="graph"' not in html  # the graph is not redrawn every poll

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from breakers.engine import State, Transition
-from breakers.guard import record_transition
+from breakers.registry import record_transition
 from budgets import gates, policy
 from budgets.ledger import record_outcomes
 from budgets.reports import build_report, month_period

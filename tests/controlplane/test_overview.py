@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from breakers.engine import State, Transition
-from breakers.guard import record_transition
+from breakers.registry import record_transition
 from budgets import slos
 from budgets.ledger import record_outcomes
 from controlplane.services import create_service
