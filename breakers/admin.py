@@ -26,6 +26,7 @@ class RouteAdmin(admin.ModelAdmin):
         "max_concurrent_calls",
         "max_attempts",
         "when_open",
+        "fallback_route",
         "enabled",
     ]
     list_filter = ["service", "kind", "enabled", "when_open"]

@@ -25,6 +25,9 @@ class RouteSerializer(StrictModelSerializer):
     max_attempts = serializers.IntegerField(min_value=1, max_value=100, required=False)
     max_concurrent_calls = serializers.IntegerField(min_value=0, max_value=100_000, required=False)
     max_wait_ms = serializers.IntegerField(min_value=0, max_value=60_000, required=False)
+    fallback_route = serializers.SlugRelatedField(
+        slug_field="name", queryset=Route.objects.all(), allow_null=True, required=False
+    )
 
     class Meta:
         model = Route
@@ -38,6 +41,10 @@ class RouteSerializer(StrictModelSerializer):
         error = kind and routes.target_error(kind, target)
         if error:
             raise serializers.ValidationError({"target": [error]})
+        service = attrs.get("service", getattr(self.instance, "service", None))
+        fallback = attrs.get("fallback_route", getattr(self.instance, "fallback_route", None))
+        if error := routes.fallback_error(self.instance, service, fallback):
+            raise serializers.ValidationError({"fallback_route": [error]})
         return attrs
 
     def to_representation(self, instance):
@@ -64,14 +71,20 @@ class RouteViewSet(viewsets.ModelViewSet):
         return qs.filter(service__slug=service) if service else qs
 
     def perform_create(self, serializer):
-        serializer.instance = routes.create_route(
-            actor=self.request.user, **serializer.validated_data
-        )
+        try:
+            serializer.instance = routes.create_route(
+                actor=self.request.user, **serializer.validated_data
+            )
+        except routes.RouteError as exc:  # a concurrent change broke a rule validate() saw hold
+            raise serializers.ValidationError({exc.field: [exc.message]}) from None
 
     def perform_update(self, serializer):
-        serializer.instance = routes.update_route(
-            serializer.instance, actor=self.request.user, **serializer.validated_data
-        )
+        try:
+            serializer.instance = routes.update_route(
+                serializer.instance, actor=self.request.user, **serializer.validated_data
+            )
+        except routes.RouteError as exc:
+            raise serializers.ValidationError({exc.field: [exc.message]}) from None
 
     def perform_destroy(self, instance):
         routes.delete_route(instance, actor=self.request.user)

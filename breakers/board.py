@@ -34,6 +34,7 @@ from controlplane import charts as budget_charts
 from controlplane.charts import Band, sparkline, timeline
 from controlplane.roles import Role
 from controlplane.views import require_role
+from replay.replay_runs import ReplayError, create_fallback_replay, fallback_served
 
 STATS_MINUTES = 5
 SERIES_MINUTES = 60
@@ -352,15 +353,29 @@ def render_detail(
             "minutes": STATS_MINUTES,
             "series_minutes": SERIES_MINUTES,
             "state_css": STATE_CSS,
+            **fallback_context(breaker),
         }
     )
     return render(request, "breakers/breaker_detail.html", context)
 
 
+def fallback_context(breaker: CircuitBreaker) -> dict[str, Any]:
+    """The route's fallback and how many events it served (what the replay button sends)."""
+    route = breaker.route
+    served = fallback_served(route).count()  # also what it served before it was unset
+    return {"fallback_route": route.fallback_route, "fallback_served": served}
+
+
 def controls_response(
     request: HttpRequest, breaker: CircuitBreaker, form: ForceForm, notice: str = ""
 ) -> HttpResponse:
-    context = {**state_context(breaker), "force_form": form, "modes": MODES, "notice": notice}
+    context = {
+        **state_context(breaker),
+        **fallback_context(breaker),
+        "force_form": form,
+        "modes": MODES,
+        "notice": notice,
+    }
     return render(request, "breakers/partials/breaker_controls.html", context)
 
 
@@ -429,3 +444,17 @@ def thresholds(request: HttpRequest, name: str) -> HttpResponse:
             messages.success(request, "Thresholds saved. Workers apply them within seconds.")
             return redirect("breakers:detail", name=name)
     return render_detail(request, breaker, thresholds_form=form)
+
+
+@require_POST
+def replay_fallback(request: HttpRequest, name: str) -> HttpResponse:
+    """One click: re-deliver to this route what its fallback served (audited, operators)."""
+    require_role(request, Role.OPERATOR)
+    breaker = get_object_or_404(breakers_queryset(), route__name=name)
+    try:
+        run = create_fallback_replay(actor=request.user, route=breaker.route)
+    except ReplayError as exc:
+        messages.error(request, str(exc))
+        return redirect("breakers:detail", name=name)
+    messages.success(request, f"Replay {run.pk} re-delivers what the fallback served to {name}.")
+    return redirect("replay:run-detail", pk=run.pk)

@@ -51,7 +51,7 @@ def dispatch_events(pks: list[int], *, concurrent: bool = False) -> int:
     jobs: list[Job] = []
     settled: list[Outcome] = []
     for event, route in routed:
-        job_or_outcome = _prepare(event, route, done, token)
+        job_or_outcome = _prepare(event, route, done, token, table)
         if isinstance(job_or_outcome, Job):
             jobs.append(job_or_outcome)
         else:
@@ -83,15 +83,18 @@ def _call_inline(job: Job) -> Outcome:
         try:
             permit = job.breaker.acquire()
         except BreakerOpen as exc:
-            return rejected(job.event, route, job.breaker, exc, job.started_at)
-        started = time.perf_counter()
-        result = traced_call(job, own_deadline=True)
-        duration_ms = (time.perf_counter() - started) * 1000
-        outcomes.on_attempt(job.breaker, permit, result, duration_ms)
-        return classify(job, result, duration_ms)
+            settled = when_open(job, exc)
+        else:
+            started = time.perf_counter()
+            result = traced_call(job, own_deadline=True)
+            duration_ms = (time.perf_counter() - started) * 1000
+            outcomes.on_attempt(job.breaker, permit, result, duration_ms)
+            return classify(job, result, duration_ms)
     finally:
         if lease is not None:
             bulkhead_for_inline().release(route.name, lease)
+    # The primary's breaker is open and it has a fallback: one more call, the fallback's own.
+    return _call_inline(settled) if isinstance(settled, Job) else settled
 
 
 def _route_for(table, event: Event) -> Route | None:
@@ -112,7 +115,7 @@ def bulkhead_for_inline():
     return _inline_bulkhead
 
 
-def _prepare(event: Event, route: Route | None, done: set[tuple[int, int]], token: str):
+def _prepare(event: Event, route: Route | None, done: set[tuple[int, int]], token: str, table=None):
     """What needs no call is settled here; the rest becomes a Job for the pool."""
     now = timezone.now()
     if route is None:
@@ -132,7 +135,7 @@ def _prepare(event: Event, route: Route | None, done: set[tuple[int, int]], toke
         return Outcome(event, route.pk, now, 0.0, A.DUPLICATE, S.DELIVERED, counts_as_attempt=False)
     breaker = breaker_for(route)  # may read breaker rows: on this thread, not the call threads
     attempt = event.attempts + 1
-    return Job(
+    job = Job(
         event=event,
         route=route,
         breaker=breaker,
@@ -140,6 +143,67 @@ def _prepare(event: Event, route: Route | None, done: set[tuple[int, int]], toke
         attempt=attempt,
         envelope=event_envelope(event, attempt),
         rank=RANK.get(event.priority, 2),
+    )
+    fallback = _fallback_of(table, route)
+    if fallback is not None:
+        # Built here with its breaker (which may read rows): the call threads only switch to it.
+        job.fallback = Job(
+            event=event,
+            route=fallback,
+            breaker=breaker_for(fallback),
+            token=token,
+            attempt=attempt,
+            envelope=job.envelope,
+            rank=job.rank,
+            served_for=route,
+        )
+    return job
+
+
+def _fallback_of(table, route: Route) -> Route | None:
+    """The route's fallback if it is set and enabled (the table holds enabled routes only)."""
+    if table is None or route.fallback_route_id is None:
+        return None
+    routes = table.by_service.get(route.service_id, ())
+    return next((r for r in routes if r.pk == route.fallback_route_id), None)
+
+
+def when_open(job: Job, exc: BreakerOpen) -> Job | Outcome:
+    """The job's breaker refused the call. A primary with a fallback: the fallback's job, to
+    run through the fallback's own bulkhead, breaker and timeout. A fallback refused in turn:
+    the event waits for its primary as if there were no fallback. Otherwise `rejected`."""
+    if job.fallback is not None:
+        BREAKER_REJECTED.labels(job.route.name).inc()
+        job.fallback.primary_wait = _open_wait(job.breaker, exc)
+        return job.fallback
+    if job.served_for is not None:
+        BREAKER_REJECTED.labels(job.route.name).inc()
+        error = f"fallback {job.route.name}: breaker is {exc.state.value.lower()}"
+        return _fallback_failed(job, A.BREAKER_OPEN, error, 0.0, counted=False)
+    return rejected(job.event, job.route, job.breaker, exc, job.started_at)
+
+
+def _open_wait(breaker, exc: BreakerOpen) -> float:
+    wait = exc.retry_after if exc.retry_after is not None else breaker.config.open_wait_s
+    return wait + random.uniform(0, 0.2)  # spread the deferred events over the reopening
+
+
+def _fallback_failed(job: Job, kind: str, error: str, duration_ms: float, *, counted: bool):
+    """The fallback could not serve the event: it is deferred for its primary (whose breaker
+    is open), never dead-lettered by the fallback; the attempt row names the fallback."""
+    now = job.started_at or timezone.now()
+    primary = job.served_for
+    return Outcome(
+        job.event,
+        primary.pk,
+        now,
+        duration_ms,
+        kind,
+        S.DEFERRED,
+        error=f"breaker {primary.name} is open; {error}",
+        next_attempt_at=now + timedelta(seconds=job.primary_wait),
+        counts_as_attempt=counted,
+        attempt_route_id=job.route.pk,
     )
 
 
@@ -170,8 +234,7 @@ def rejected(event, route, breaker, exc: BreakerOpen, now) -> Outcome:
             dead_reason="breaker_open",
             counts_as_attempt=False,
         )
-    wait = exc.retry_after if exc.retry_after is not None else breaker.config.open_wait_s
-    wait += random.uniform(0, 0.2)  # spread the deferred events over the reopening
+    wait = _open_wait(breaker, exc)
     return Outcome(
         event,
         route.pk,
@@ -188,6 +251,21 @@ def rejected(event, route, breaker, exc: BreakerOpen, now) -> Outcome:
 def classify(job, result: CallResult, duration_ms: float) -> Outcome:
     """The event's next status after a call: delivered, retry later, or dead."""
     event, route, attempt, started_at = job.event, job.route, job.attempt, job.started_at
+    if job.served_for is not None:  # a fallback's call: served, or back to wait for the primary
+        if result.outcome == "delivered":
+            return Outcome(
+                event,
+                route.pk,
+                started_at,
+                duration_ms,
+                A.FALLBACK,
+                S.DELIVERED,
+                served_for=job.served_for.pk,
+            )
+        kind = {"timeout": A.TIMEOUT, "permanent": A.PERMANENT}.get(result.outcome, A.FAILED)
+        return _fallback_failed(
+            job, kind, f"fallback {route.name}: {result.error}", duration_ms, counted=True
+        )
     if result.outcome == "delivered":
         return Outcome(event, route.pk, started_at, duration_ms, A.DELIVERED, S.DELIVERED)
     if result.outcome == "permanent":

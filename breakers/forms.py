@@ -269,4 +269,10 @@ class RouteForm(forms.ModelForm):
         error = routes.target_error(data.get("kind", ""), data.get("target", ""))
         if error:
             self.add_error("target", error)
+        route = self.instance if self.instance.pk else None
+        service = data.get("service")
+        if service is not None and (
+            error := routes.fallback_error(route, service, data.get("fallback_route"))
+        ):
+            self.add_error("fallback_route", error)
         return data

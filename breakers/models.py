@@ -48,7 +48,17 @@ class Route(models.Model):
         max_length=12,
         choices=[("defer", "Defer until the breaker closes"), ("dead_letter", "Dead-letter")],
         default="defer",
-        help_text="What happens to an event while the route's breaker is open.",
+        help_text="What happens to an event while the route's breaker is open (when no "
+        "fallback route is set).",
+    )
+    fallback_route = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="fallback_for",
+        help_text="Receives this route's events while its breaker is open (a cache warmer, a "
+        "degraded handler); takes precedence over when_open. Same service, one hop.",
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)

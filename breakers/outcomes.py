@@ -76,6 +76,8 @@ def record(outcomes: list[Outcome], *, token: str, node) -> list[Outcome]:
         for o in applied
         if o.status != S.DELIVERED and o.route_id is not None
     ]
+    # A fallback delivery settles the fallback's pair; the primary's claim is given back.
+    released_pairs += [(o.served_for, o.event.pk) for o in applied if o.served_for is not None]
     idempotency.settle(delivered_pairs, released_pairs)
     _schedule_again(applied)
     _observe(applied)

@@ -74,6 +74,9 @@ class Job:
     seq: int = 0
     waiting_since: float = 0.0
     finished: bool = False  # the call thread or the deadline settled it; whoever was first
+    fallback: Job | None = None  # the primary's: called instead while its breaker is open
+    served_for: Any = None  # the fallback's: the primary route it stands in for
+    primary_wait: float = 0.0  # the fallback's: how long the primary's breaker stays open
 
 
 class DeliveryPool:
@@ -184,7 +187,7 @@ class DeliveryPool:
         return False
 
     def _run(self, job: Job) -> None:
-        from breakers.dispatch import classify, rejected  # dispatch imports us
+        from breakers.dispatch import classify, when_open  # dispatch imports us
 
         route = job.route
         job.started_at = timezone.now()
@@ -192,7 +195,15 @@ class DeliveryPool:
             job.permit = permit = job.breaker.acquire()
         except BreakerOpen as exc:
             self._release(job)
-            self._finish(job, rejected(job.event, route, job.breaker, exc, job.started_at))
+            settled = when_open(job, exc)
+            if isinstance(settled, Job):  # the fallback's call, in the primary's place in line
+                with self.cv:
+                    settled.seq = job.seq
+                    heapq.heappush(self.ready, (settled.rank, settled.seq, settled))
+                    POOL_QUEUED.labels(settled.event.priority).inc()
+                    self.cv.notify()
+            else:
+                self._finish(job, settled)
             return
         started = time.monotonic()
         job.deadline = started + route.timeout_seconds
@@ -382,7 +393,7 @@ def deferred_by_bulkhead(job: Job, typical_s: float = 0.0) -> Outcome:
     wait = min(max(settings.BULKHEAD_DEFER_SECONDS, round(typical_s, 1)), 30.0)
     return Outcome(
         job.event,
-        job.route.pk,
+        (job.served_for or job.route).pk,  # a fallback's event stays its primary's
         now,
         0.0,
         A.BULKHEAD_FULL,
@@ -390,6 +401,7 @@ def deferred_by_bulkhead(job: Job, typical_s: float = 0.0) -> Outcome:
         error=f"bulkhead of {job.route.name} full ({job.route.max_concurrent_calls} calls)",
         next_attempt_at=now + timedelta(seconds=wait),
         counts_as_attempt=False,
+        attempt_route_id=job.route.pk if job.served_for is not None else None,
     )
 
 

@@ -22,7 +22,43 @@ ROUTE_FIELDS = [
     "max_attempts",
     "enabled",
     "when_open",
+    "fallback_route",
 ]
+
+
+class RouteError(ValueError):
+    """A route change that breaks a rule checked here; `field` names the field at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
+
+
+def fallback_error(route: Route | None, service: Any, fallback: Route | None) -> str | None:
+    """Why `fallback` may not be the fallback of `route` (None: a new route) in `service`, or
+    None. One hop only: a fallback has no fallback of its own, and a route that is some
+    route's fallback takes none."""
+    if fallback is None:
+        return None
+    service_id = getattr(service, "pk", service)
+    if route is not None and fallback.pk == route.pk:
+        return "A route cannot be its own fallback."
+    if fallback.service_id != service_id:
+        return f"The fallback route {fallback.name} belongs to another service."
+    if fallback.fallback_route_id is not None:
+        return f"The fallback route {fallback.name} has a fallback itself (one hop only)."
+    if route is not None and Route.objects.filter(fallback_route=route).exists():
+        return f"Route {route.name} is another route's fallback; it cannot have one (one hop only)."
+    return None
+
+
+def _check_fallback(route: Route | None, fields: dict[str, Any]) -> None:
+    if "fallback_route" not in fields and "service" not in fields:
+        return
+    service = fields.get("service", getattr(route, "service_id", None))
+    fallback = fields.get("fallback_route", getattr(route, "fallback_route", None))
+    if error := fallback_error(route, service, fallback):
+        raise RouteError("fallback_route", error)
 
 
 def target_error(kind: str, target: str) -> str | None:
@@ -38,6 +74,7 @@ def target_error(kind: str, target: str) -> str | None:
 
 
 def create_route(*, actor: Any, **fields: Any) -> Route:
+    _check_fallback(None, fields)
     with transaction.atomic():
         route = Route.objects.create(**fields)
         CircuitBreaker.objects.create(route=route)
@@ -46,6 +83,7 @@ def create_route(*, actor: Any, **fields: Any) -> Route:
 
 
 def update_route(route: Route, *, actor: Any, **changes: Any) -> Route:
+    _check_fallback(route, changes)
     return audit.update_audited(
         route, changes, actor=actor, action="route.update", fields=ROUTE_FIELDS
     )

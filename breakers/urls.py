@@ -10,6 +10,7 @@ urlpatterns = [
     path("breakers/<slug:name>/", board.detail, name="detail"),
     path("breakers/<slug:name>/force", board.force, name="force"),
     path("breakers/<slug:name>/thresholds", board.thresholds, name="thresholds"),
+    path("breakers/<slug:name>/replay-fallback", board.replay_fallback, name="replay-fallback"),
     path("routes/", views.route_list, name="routes"),
     path("routes/<slug:name>/toggle", views.route_toggle, name="route-toggle"),
     path("nodes/", views.node_list, name="nodes"),

@@ -32,6 +32,7 @@ from replay.models import Event, ReplayRun, Snapshot
 from replay.replay_runs import (
     ReplayError,
     cancel_replay,
+    create_fallback_replay,
     create_replay,
     pause_replay,
     resume_replay,
@@ -90,7 +91,9 @@ class EventsView(APIView):
         responses=EventOutSerializer(many=True),
     )
     def get(self, request):
-        qs = filter_events(Event.objects.select_related("service", "route"), request.query_params)
+        qs = filter_events(
+            Event.objects.select_related("service", "route", "served_for"), request.query_params
+        )
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(qs.order_by("-pk"), request, self)
         return paginator.get_paginated_response(
@@ -154,7 +157,7 @@ class EventDetailView(generics.RetrieveAPIView):
 
     read_role = Role.VIEWER
     serializer_class = EventDetailSerializer
-    queryset = Event.objects.select_related("service", "route").prefetch_related(
+    queryset = Event.objects.select_related("service", "route", "served_for").prefetch_related(
         "attempt_log__route"
     )
 
@@ -444,6 +447,23 @@ class ReplayCreateSerializer(StrictSerializer):
         return attrs
 
 
+class FallbackReplaySerializer(StrictSerializer):
+    route = serializers.SlugField(max_length=100)
+    rate = serializers.FloatField(max_value=100_000, required=False)
+    mode = serializers.ChoiceField(choices=ReplayRun.Mode.choices, default=ReplayRun.Mode.LIVE)
+
+    def validate_route(self, name):
+        route = route_model().objects.filter(name=name).first()
+        if route is None:
+            raise ValidationError(f"Unknown route {name!r}.")
+        return route
+
+    def validate_rate(self, rate):
+        if not rate > 0:  # also refuses NaN
+            raise ValidationError("Must be above 0 events per second.")
+        return rate
+
+
 class ReplayRunSerializer(serializers.ModelSerializer):
     route = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     outcomes = serializers.SerializerMethodField()
@@ -453,6 +473,7 @@ class ReplayRunSerializer(serializers.ModelSerializer):
         model = ReplayRun
         fields = [
             "id",
+            "source",
             "snapshot",
             "window_start",
             "window_end",
@@ -520,6 +541,28 @@ class ReplayListView(APIView):
                 types=data.get("types"),
                 route=data.get("route"),
                 force=data["force"],
+            )
+        except ReplayError as exc:
+            raise Conflict(str(exc)) from None
+        return Response(ReplayRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class FallbackReplayView(APIView):
+    """POST: re-deliver to `route` what its fallback served while its breaker was open (from
+    the event log, no snapshot), skipping events the route has delivered since; 202 with the
+    run. The breaker page's "replay what the fallback served" button does the same."""
+
+    write_role = Role.OPERATOR
+
+    @extend_schema(request=FallbackReplaySerializer, responses={202: ReplayRunSerializer})
+    def post(self, request):
+        body = FallbackReplaySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        extra = {"rate": data["rate"]} if "rate" in data else {}
+        try:
+            run = create_fallback_replay(
+                actor=request.user, route=data["route"], mode=data["mode"], **extra
             )
         except ReplayError as exc:
             raise Conflict(str(exc)) from None

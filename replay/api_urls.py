@@ -18,6 +18,7 @@ urlpatterns = [
     ),
     path("snapshots/<int:pk>/verify", api.SnapshotVerifyView.as_view(), name="snapshot-verify"),
     re_path(r"^replays/?$", api.ReplayListView.as_view(), name="replays"),
+    path("replays/fallback", api.FallbackReplayView.as_view(), name="replay-fallback"),
     path("replays/<int:pk>", api.ReplayDetailView.as_view(), name="replay-detail"),
     path("replays/<int:pk>/pause", api.ReplayPauseView.as_view(), name="replay-pause"),
     path("replays/<int:pk>/resume", api.ReplayResumeView.as_view(), name="replay-resume"),

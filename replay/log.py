@@ -76,6 +76,11 @@ class Outcome:
     dead_reason: str = ""
     next_attempt_at: datetime | None = None
     counts_as_attempt: bool = True
+    # Fallback deliveries (breakers/dispatch.py): the primary route the fallback served, and
+    # the route that was called when it is not `route_id` (a failed fallback call defers the
+    # event for its primary).
+    served_for: int | None = None
+    attempt_route_id: int | None = None
 
 
 def apply_outcomes(outcomes: list[Outcome], *, token: str, node: str) -> list[Outcome]:
@@ -88,11 +93,11 @@ def apply_outcomes(outcomes: list[Outcome], *, token: str, node: str) -> list[Ou
     applied: list[Outcome] = []
     with transaction.atomic():
         delivered = [o for o in outcomes if o.status == S.DELIVERED]
-        groups: dict[tuple[bool, int | None], list[Outcome]] = {}
+        groups: dict[tuple[bool, int | None, int | None], list[Outcome]] = {}
         for o in delivered:  # one UPDATE per route in the batch, not one per event
-            groups.setdefault((o.counts_as_attempt, o.route_id), []).append(o)
-        for (counted, route_id), group in groups.items():
-            applied.extend(_mark_delivered(group, token, now, counted, route_id))
+            groups.setdefault((o.counts_as_attempt, o.route_id, o.served_for), []).append(o)
+        for (counted, route_id, served_for), group in groups.items():
+            applied.extend(_mark_delivered(group, token, now, counted, route_id, served_for))
         DeliveryRecord.objects.bulk_create(
             [
                 DeliveryRecord(route_id=o.route_id, event_id=o.event.pk, delivered_at=now)
@@ -124,7 +129,7 @@ def apply_outcomes(outcomes: list[Outcome], *, token: str, node: str) -> list[Ou
             [
                 DeliveryAttempt(
                     event_id=o.event.pk,
-                    route_id=o.route_id,
+                    route_id=o.attempt_route_id or o.route_id,
                     number=o.event.attempts + (1 if o.counts_as_attempt else 0),
                     started_at=o.started_at,
                     duration_ms=o.duration_ms,
@@ -139,7 +144,12 @@ def apply_outcomes(outcomes: list[Outcome], *, token: str, node: str) -> list[Ou
 
 
 def _mark_delivered(
-    group: list[Outcome], token: str, now, counted: bool, route_id: int | None
+    group: list[Outcome],
+    token: str,
+    now,
+    counted: bool,
+    route_id: int | None,
+    served_for: int | None = None,
 ) -> list[Outcome]:
     pks = [o.event.pk for o in group]
     fields = {
@@ -149,6 +159,7 @@ def _mark_delivered(
         "claim_token": "",
         "claimed_until": None,
         "route_id": route_id,
+        "served_for_id": served_for,
     }
     if counted:
         fields["attempts"] = F("attempts") + 1

@@ -56,6 +56,14 @@ class Event(models.Model):
         help_text="Events of one service with the same key are delivered one at a time, in "
         "ingest order. Empty: no order.",
     )
+    served_for = models.ForeignKey(
+        "breakers.Route",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Delivered by this route's fallback (then `route`) while its breaker was open.",
+    )
     is_replay = models.BooleanField(default=False)
     replay_run = models.ForeignKey(
         "ReplayRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="copies"
@@ -98,6 +106,7 @@ class DeliveryAttempt(models.Model):
         NO_ROUTE = "no_route", "Not called: no route"
         LOST = "lost", "Outcome lost: claim given back"
         BULKHEAD_FULL = "bulkhead_full", "Not called: bulkhead full"
+        FALLBACK = "fallback", "Delivered by the fallback route (breaker open)"
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="attempt_log")
     route = models.ForeignKey(
@@ -191,8 +200,16 @@ class ReplayRun(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
+    class Source(models.TextChoices):
+        SNAPSHOT = "snapshot", "A snapshot's events"
+        FALLBACK = "fallback", "What the fallback served"
+
     FINISHED = (Status.CANCELLED, Status.DONE, Status.FAILED)
 
+    # A "fallback" run reads the event log, not a snapshot: the events `route`'s fallback
+    # served while its breaker was open, re-delivered to `route`; `checkpoint` is then the
+    # next event pk to read.
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.SNAPSHOT)
     snapshot = models.ForeignKey(
         Snapshot, null=True, on_delete=models.SET_NULL, related_name="replay_runs"
     )

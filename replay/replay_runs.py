@@ -108,6 +108,50 @@ def create_replay(
     return run
 
 
+FALLBACK_RATE = 100.0  # events/s of the one-click "replay what the fallback served"
+
+
+def fallback_served(route: Any) -> Any:
+    """The original events `route`'s fallback served while its breaker was open."""
+    return Event.objects.filter(served_for=route, is_replay=False)
+
+
+def create_fallback_replay(
+    *,
+    actor: Any,
+    route: Any,
+    rate: float = FALLBACK_RATE,
+    mode: str = ReplayRun.Mode.LIVE,
+) -> ReplayRun:
+    """Re-deliver to `route` (once it has recovered) the events its fallback served up to now,
+    read from the event log; events the route has delivered since (or whose copy is on its way
+    to it) are skipped, so a second click delivers nothing twice. Callers check roles."""
+    if rate <= 0:
+        raise ReplayError("rate must be above 0")
+    now = timezone.now()
+    first = fallback_served(route).order_by("received_at").values_list("received_at", flat=True)
+    start = first.first() or now
+    with transaction.atomic():
+        run = ReplayRun.objects.create(
+            source=ReplayRun.Source.FALLBACK,
+            snapshot=None,
+            window_start=start,
+            window_end=now + timedelta(microseconds=1),  # everything received until now
+            route=route,
+            mode=mode,
+            rate=rate,
+            created_by=_label(actor)[:150],
+        )
+        audit.record(
+            actor,
+            "replay.create",
+            run,
+            after=audit.snapshot(run, ["source", "mode", "rate", "route", "window_start"]),
+        )
+        _start_after_commit(run)
+    return run
+
+
 def _start_after_commit(run: ReplayRun) -> None:
     from replay.tasks import replay_run_task  # tasks import this module
 
@@ -192,10 +236,91 @@ def _already_delivered(run: ReplayRun, lines: list[dict[str, Any]]) -> set[int]:
     records = DeliveryRecord.objects.filter(event_id__in=ids)
     if run.route_id is not None:
         records = records.filter(route_id=run.route_id)
-    return set(records.values_list("event_id", flat=True))
+    found = set(records.values_list("event_id", flat=True))
+    if run.source == ReplayRun.Source.FALLBACK:
+        found |= _copied_to(run.route_id, lines)
+    return found
+
+
+def _copied_to(route_id: int, lines: list[dict[str, Any]]) -> set[int]:
+    """Log ids whose replay copy the route has delivered, or is still to deliver (pending,
+    deferred, being delivered): an earlier run took care of them. A copy its fallback served
+    again, or that died, does not count."""
+    wanted = {(line["service"], line["id"]): line["log_id"] for line in lines}
+    copies = (
+        Event.objects.filter(
+            is_replay=True,
+            route_id=route_id,
+            service__slug__in={service for service, _ in wanted},
+            status__in=[
+                Event.Status.PENDING,
+                Event.Status.DISPATCHED,
+                Event.Status.DEFERRED,
+                Event.Status.DELIVERED,
+            ],
+            served_for__isnull=True,
+            event_id__contains="~replay-",
+        )
+        .values_list("service__slug", "event_id")
+        .iterator()
+    )
+    found = set()
+    for service, copy in copies:
+        log_id = wanted.get((service, copy.rpartition("~replay-")[0]))
+        if log_id is not None:
+            found.add(log_id)
+    return found
+
+
+def _lines(run: ReplayRun) -> Any:
+    """(position, event line) from the checkpoint on: the snapshot's lines, or for a fallback
+    run the served events from the log, by pk (the checkpoint is then the next pk)."""
+    if run.source != ReplayRun.Source.FALLBACK:
+        yield from snapshots.read_lines(run.snapshot, start_line=run.checkpoint)
+        return
+    rows = (
+        _fallback_selection(run)
+        .filter(pk__gte=run.checkpoint)
+        .order_by("pk")
+        .values(
+            "pk",
+            "event_id",
+            "service__slug",
+            "type",
+            "schema_version",
+            "priority",
+            "occurred_at",
+            "received_at",
+            "payload",
+        )
+    )
+    for row in rows.iterator(chunk_size=MAX_CHUNK):
+        yield (
+            row["pk"],
+            {
+                "log_id": row["pk"],
+                "id": row["event_id"],
+                "service": row["service__slug"],
+                "type": row["type"],
+                "schema_version": row["schema_version"],
+                "priority": row["priority"],
+                "occurred_at": row["occurred_at"].isoformat(),
+                "received_at": row["received_at"].isoformat(),
+                "payload": row["payload"],
+            },
+        )
+
+
+def _fallback_selection(run: ReplayRun) -> Any:
+    qs = fallback_served(run.route_id).filter(
+        received_at__gte=run.window_start, received_at__lt=run.window_end
+    )
+    return qs.filter(type__in=run.types) if run.types else qs
 
 
 def count_selected(run: ReplayRun) -> int:
+    if run.source == ReplayRun.Source.FALLBACK:
+        return _fallback_selection(run).count()
     return sum(1 for _, line in snapshots.read_lines(run.snapshot) if _selected(run, line))
 
 
@@ -206,9 +331,10 @@ def start_run(run_id: int, *, verify: bool = True) -> ReplayRun | None:
     run = ReplayRun.objects.select_related("snapshot", "route__service").filter(pk=run_id).first()
     if run is None or run.status not in (S.PENDING, S.RUNNING):
         return run
-    if run.snapshot is None:
+    from_log = run.source == ReplayRun.Source.FALLBACK
+    if run.snapshot is None and not from_log:
         return _finish(run, S.FAILED, "the snapshot was deleted")
-    if verify or run.total is None:
+    if not from_log and (verify or run.total is None):
         try:
             snapshots.open_for_replay(run.snapshot, actor="replay-worker")
         except snapshots.SnapshotError as exc:
@@ -346,7 +472,7 @@ def _work(run_id: int, token: str, *, verify: bool, seconds: float, sleep) -> st
     began = time.monotonic()
     handled = 0
     chunk: list[tuple[int, dict[str, Any]]] = []
-    for number, line in snapshots.read_lines(run.snapshot, start_line=run.checkpoint):
+    for number, line in _lines(run):
         chunk.append((number, line))
         if len(chunk) < size:
             continue

@@ -98,6 +98,12 @@ class EventOutSerializer(serializers.ModelSerializer):
     event_id = serializers.CharField()
     service = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     route = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    served_for = serializers.SlugRelatedField(
+        slug_field="name",
+        read_only=True,
+        allow_null=True,
+        help_text="Served by its fallback (`route`) while this route's breaker was open.",
+    )
     last_error = DeliveryErrorField()
 
     class Meta:
@@ -117,6 +123,7 @@ class EventOutSerializer(serializers.ModelSerializer):
             "last_error",
             "dead_reason",
             "route",
+            "served_for",
             "is_replay",
             "ordering_key",
             "finished_at",
