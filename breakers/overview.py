@@ -8,8 +8,8 @@ from typing import Any
 
 from django.urls import reverse
 
-from breakers.board import status_of
 from breakers.models import CircuitBreaker, Route
+from breakers.views import status_of
 from controlplane.models import Service
 from controlplane.overview import BAD, OK, WARN, Cell, Column, Section
 

@@ -2,15 +2,15 @@
 
 from django.urls import path
 
-from breakers import board, views
+from breakers import views
 
 app_name = "breakers"
 urlpatterns = [
-    path("breakers/", board.board, name="board"),
-    path("breakers/<slug:name>/", board.detail, name="detail"),
-    path("breakers/<slug:name>/force", board.force, name="force"),
-    path("breakers/<slug:name>/thresholds", board.thresholds, name="thresholds"),
-    path("breakers/<slug:name>/replay-fallback", board.replay_fallback, name="replay-fallback"),
+    path("breakers/", views.board, name="board"),
+    path("breakers/<slug:name>/", views.detail, name="detail"),
+    path("breakers/<slug:name>/force", views.force, name="force"),
+    path("breakers/<slug:name>/thresholds", views.thresholds, name="thresholds"),
+    path("breakers/<slug:name>/replay-fallback", views.replay_fallback, name="replay-fallback"),
     path("routes/", views.route_list, name="routes"),
     path("routes/<slug:name>/toggle", views.route_toggle, name="route-toggle"),
     path("nodes/", views.node_list, name="nodes"),
