@@ -72,7 +72,9 @@ def test_a_real_worker_drains_a_burst_of_small_batches_once_each(operator, check
             f"broker {broker_depths()} ({tasks} tasks sent, peak depth {peak[0]})\n"
             + log.read_text()[-3000:]
         )
-    assert peak[0] <= tasks  # nothing multiplied: depth only ever held what the burst sent
+    # Bounded: depth held what the burst sent, plus the few retry, deferral and relay tasks a
+    # loaded machine adds on top (each finds its events or nothing); never a growing queue.
+    assert peak[0] <= tasks + tasks // 10
     if settings.CELERY_BROKER_URL.startswith("filesystem"):
         # After the worker stopped too. (On Redis a warm shutdown gives back the retry and
         # deferral tasks the worker held for later, whose events were since delivered: the
