@@ -401,7 +401,8 @@ def _ticks(start: datetime, end: datetime) -> list[datetime]:
 
 
 def _hms(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%H:%M:%S")
+    """A time of day in the viewer's zone (the page's), like every other axis."""
+    return timezone.localtime(moment).strftime("%H:%M:%S")
 
 
 def timeline(
@@ -413,7 +414,8 @@ def timeline(
     width: int = 720,
     height: int = 64,
 ) -> SafeString:
-    """State bands from ``start`` to ``end``, with tick labels in UTC."""
+    """State bands from ``start`` to ``end``, with tick labels in the viewer's zone."""
+    zone = timezone.get_current_timezone_name()
     pad_l, pad_r, band_top, band_h = 8, 36, 4, 30
     plot_w = width - pad_l - pad_r
     span = (end - start).total_seconds() or 1.0
@@ -435,7 +437,7 @@ def timeline(
         parts.append(
             f'<rect class="{escape(css)}"{data} x="{x1:.1f}" y="{band_top}" '
             f'width="{max(x2 - x1, 1.0):.1f}" height="{band_h}"><title>'
-            f"{escape(label)} {_hms(band.start)} - {_hms(band.end)} UTC{escape(note)}"
+            f"{escape(label)} {_hms(band.start)} - {_hms(band.end)} {escape(zone)}{escape(note)}"
             f"</title></rect>"
         )
     axis_y = band_top + band_h
@@ -446,6 +448,6 @@ def timeline(
             f'<text x="{tx:.1f}" y="{axis_y + 15}" text-anchor="middle">'
             f"{tick.strftime('%H:%M')}</text>"
         )
-    parts.append(f'<text x="{width - 2}" y="{axis_y + 15}" text-anchor="end">UTC</text>')
+    parts.append(f'<text x="{width - 2}" y="{axis_y + 15}" text-anchor="end">{escape(zone)}</text>')
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped
