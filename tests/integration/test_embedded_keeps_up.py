@@ -75,12 +75,9 @@ def test_a_real_worker_drains_a_burst_of_small_batches_once_each(operator, check
     # Bounded: depth held what the burst sent, plus the few retry, deferral and relay tasks a
     # loaded machine adds on top (each finds its events or nothing); never a growing queue.
     assert peak[0] <= tasks + tasks // 10
-    if settings.CELERY_BROKER_URL.startswith("filesystem"):
-        # After the worker stopped too. (On Redis a warm shutdown gives back the retry and
-        # deferral tasks the worker held for later, whose events were since delivered: the
-        # queue was empty while the worker ran, which `drained` asserted.)
-        assert sum(broker_depths().values()) == 0
-        assert message_files() == []
+    # Not checked after the worker stops: a warm shutdown gives back the retry and deferral
+    # tasks it held for later (on either broker), whose events were delivered since; the queue
+    # was empty while the worker ran, which `drained` asserted.
     # Each event delivered once. (An event may have another attempt before it, e.g. deferred
     # by its breaker when a loaded machine makes calls look slow; none is delivered twice.)
     delivered = DeliveryAttempt.objects.filter(outcome="delivered")
