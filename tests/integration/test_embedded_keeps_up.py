@@ -6,10 +6,8 @@ took about one task a second and this burst (hundreds of tasks) did not drain in
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from controlplane.broker import broker_depths
 from replay.ingest import ingest_events
@@ -46,13 +44,6 @@ def burst() -> int:
         assert all(r.status == "accepted" for r in results)
         tasks += len({item["priority"] for item in batch})
     return tasks
-
-
-def message_files() -> list[Path]:
-    """What the filesystem transport left on disk (nothing, once every task is taken)."""
-    options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
-    folders = {options.get("data_folder_in"), options.get("processed_folder")} - {None}
-    return [p for folder in folders for p in Path(folder).glob("*.msg")]
 
 
 def test_a_real_worker_drains_a_burst_of_small_batches_once_each(operator, checkout, tmp_path):
