@@ -24,7 +24,7 @@ import urllib3
 from django.conf import settings
 
 from breakers.models import Route
-from controlplane import egress
+from controlplane import egress, egress_async
 
 
 class PermanentError(Exception):
@@ -107,9 +107,12 @@ def _http() -> urllib3.PoolManager:
     return _pool
 
 
-def call_webhook(route: Route, envelope: dict[str, Any]) -> CallResult:
+def webhook_request(route: Route, envelope: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of the call; PermanentError when they cannot be sent."""
     if not webhook_host_allowed(route.target):
-        return CallResult("permanent", f"host of {route.target} is not allow-listed")
+        raise PermanentError(f"host of {route.target} is not allow-listed")
+    if not _header_safe(envelope["id"]):
+        raise PermanentError("the event id holds characters an HTTP header cannot carry")
     body = json.dumps(envelope, separators=(",", ":")).encode()
     headers = {
         "Content-Type": "application/json",
@@ -121,6 +124,35 @@ def call_webhook(route: Route, envelope: dict[str, Any]) -> CallResult:
     }
     if envelope.get("replay_run"):  # a replay copy: the receiver can tell it from live traffic
         headers["X-Replay-Run"] = str(envelope["replay_run"])
+    return body, headers
+
+
+def _header_safe(value: str) -> bool:
+    # What http.client sends too: printable, and Latin-1 on the wire.
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return value.isprintable()
+
+
+def webhook_result(status: int, body: bytes) -> CallResult:
+    """2xx delivered; 4xx other than 408/429 permanent; the rest retry."""
+    if 200 <= status < 300:
+        return CallResult("delivered", status_code=status)
+    error = f"HTTP {status}: {body[:200].decode(errors='replace')}"
+    if 400 <= status < 500 and status not in (408, 429):
+        return CallResult("permanent", error, status)
+    return CallResult("failed", error, status)
+
+
+def call_webhook(route: Route, envelope: dict[str, Any]) -> CallResult:
+    """On this thread, through urllib3 (tools, tests and inline dispatch; the delivery pool
+    calls webhooks on its event loop: call_webhook_async)."""
+    try:
+        body, headers = webhook_request(route, envelope)
+    except PermanentError as exc:
+        return CallResult("permanent", str(exc))
     try:
         response = _http().request(
             "POST",
@@ -143,14 +175,35 @@ def call_webhook(route: Route, envelope: dict[str, Any]) -> CallResult:
         return CallResult("timeout", f"timed out after {route.timeout_seconds}s: {exc}")
     except urllib3.exceptions.HTTPError as exc:
         return CallResult("failed", f"connection error: {exc}")
-    status = response.status
-    if 200 <= status < 300:
-        return CallResult("delivered", status_code=status)
-    snippet = response.data[:200].decode(errors="replace")
-    error = f"HTTP {status}: {snippet}"
-    if 400 <= status < 500 and status not in (408, 429):
-        return CallResult("permanent", error, status)
-    return CallResult("failed", error, status)
+    return webhook_result(response.status, response.data)
+
+
+async def call_webhook_async(
+    client: egress_async.AsyncClient, route: Route, envelope: dict[str, Any]
+) -> CallResult:
+    """The same call on an event loop: the route's timeout bounds connect, each read and the
+    whole call, and a cancelled call is gone (no thread is left behind)."""
+    try:
+        body, headers = webhook_request(route, envelope)
+    except PermanentError as exc:
+        return CallResult("permanent", str(exc))
+    timeout = route.timeout_seconds
+    try:
+        response = await client.post(
+            route.target,
+            body,
+            headers,
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            total_timeout=timeout,
+        )
+    except TimeoutError:
+        return CallResult("timeout", f"timed out after {timeout}s")
+    except egress_async.EgressError as exc:
+        return CallResult("failed", f"connection error: {exc}")
+    except OSError as exc:
+        return CallResult("failed", f"connection error: {exc}")
+    return webhook_result(response.status, response.body)
 
 
 # --- python --------------------------------------------------------------------------------------

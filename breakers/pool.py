@@ -1,15 +1,21 @@
 """The delivery pool: many handler calls in flight per worker process, outcomes written in batches.
 
-Three kinds of threads, each with one job:
+Four kinds of threads, each with one job:
 - the Celery task thread claims a batch (one UPDATE), checks idempotency (one round trip) and
   submits the claimed events here; it returns as soon as they are queued (it blocks while the
   pool is full, which is the back-pressure on the broker);
-- call threads (DELIVERY_CONCURRENCY of them) take the most urgent runnable job, get a slot in
-  the route's bulkhead and a permit from its breaker, and make the call. They never touch the
-  ORM;
+- one event loop thread makes the webhook calls (up to DELIVERY_CONCURRENCY at once): for each
+  it takes the most urgent runnable job, a slot in the route's bulkhead and a permit from its
+  breaker, then awaits the call (controlplane/egress_async.py). One loop costs a fraction of
+  what a thread per call costs in CPU, and CPU is what limits delivery (docs/pipeline.md);
+- call threads (DELIVERY_CONCURRENCY of them) do the same for python handlers, which are
+  ordinary blocking functions. Neither touches the ORM;
 - one writer thread flushes finished outcomes every DELIVERY_FLUSH_MS through
-  `outcomes.record` (one transaction per claim token), enforces the hard deadlines and expires
-  bulkhead waits. One slow call therefore holds nothing but its own outcome.
+  `outcomes.record` (one transaction per claim token), enforces the hard deadlines of python
+  calls and expires bulkhead waits. One slow call therefore holds nothing but its own outcome.
+
+Each lane keeps strict priority, and leaves its last DELIVERY_RESERVED_URGENT calls to
+CRITICAL and HIGH.
 
 Durability does not depend on any of this memory: a claimed event is DISPATCHED in the event
 log with our node's name; if the process dies the relay releases it (missed heartbeats).
@@ -17,6 +23,7 @@ log with our node's name; if the process dies the relay releases it (missed hear
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 import logging
@@ -24,6 +31,7 @@ import os
 import threading
 import time
 from collections import defaultdict, deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -36,7 +44,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from breakers import outcomes
 from breakers.bulkhead import Bulkhead, lease_ttl, make_bulkhead
 from breakers.engine import BreakerOpen
-from breakers.handlers import CallResult, call_handler
+from breakers.handlers import CallResult, call_handler, call_webhook_async
+from breakers.models import Route
 from breakers.telemetry import (
     BULKHEAD_REJECTED,
     BULKHEAD_WAITS,
@@ -46,6 +55,7 @@ from breakers.telemetry import (
     delivery_attributes,
     tracer,
 )
+from controlplane.egress_async import AsyncClient
 from replay.log import Outcome
 from replay.models import DeliveryAttempt, Event
 
@@ -55,6 +65,7 @@ A = DeliveryAttempt.Outcome
 RANK = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3}
 URGENT = 1  # ranks up to this one may use the threads held back for them
 HARD_GRACE_S = 0.1  # past its deadline plus this, a call is abandoned and counted a timeout
+GAUGE_PERIOD_S = 0.5
 
 
 @dataclass(eq=False)
@@ -85,8 +96,13 @@ class DeliveryPool:
         self.size = size or settings.DELIVERY_CONCURRENCY
         self.reserved = min(settings.DELIVERY_RESERVED_URGENT, self.size // 2)
         self.bulkhead: Bulkhead = make_bulkhead()
-        self.cv = threading.Condition()
-        self.ready: list[tuple[int, int, Job]] = []  # heap: (rank, seq, job)
+        # One lock, two conditions: call threads wait for work on `cv`, the task thread waits
+        # for room on `room`. A finished call wakes nobody (the writer polls).
+        lock = threading.RLock()
+        self.cv = threading.Condition(lock)
+        self.room = threading.Condition(lock)
+        self.ready: list[tuple[int, int, Job]] = []  # python calls, heap: (rank, seq, job)
+        self.ready_async: list[tuple[int, int, Job]] = []  # webhook calls, the loop's heap
         self.waiting: dict[str, deque[Job]] = defaultdict(deque)  # route name -> bulkhead full
         self.running: set[Job] = set()
         self.done: list[tuple[str, Outcome]] = []
@@ -100,6 +116,7 @@ class DeliveryPool:
         self.node = None
         for _ in range(self.size):
             self._spawn()
+        self.loop = LoopLane(self)
         self.writer = threading.Thread(target=self._write_loop, name="delivery-writer", daemon=True)
         self.writer.start()
 
@@ -116,19 +133,27 @@ class DeliveryPool:
             # Back-pressure before the whole batch goes in, counting only what is as urgent as
             # it: a CRITICAL batch never waits for LOW work to drain.
             while self._queued(rank) >= self.size and not self.stopping:
-                self.cv.wait(0.2)
+                self.room.wait(0.2)
             for job in jobs:
                 job.seq = next(self.seq)
-                heapq.heappush(self.ready, (job.rank, job.seq, job))
-                POOL_QUEUED.labels(job.event.priority).inc()
-            self.cv.notify_all()
+                self._push(job)
+
+    def _push(self, job: Job, seq: int | None = None) -> None:
+        """Into the ready heap of the job's lane (lock held)."""
+        entry = (job.rank, job.seq if seq is None else seq, job)
+        if job.route.kind == Route.Kind.WEBHOOK:
+            heapq.heappush(self.ready_async, entry)
+            self.loop.wake()
+        else:
+            heapq.heappush(self.ready, entry)
+            self.cv.notify()
 
     def _queued(self, rank: int = 99) -> int:
-        ready = sum(1 for r, _, _ in self.ready if r <= rank) if rank < 99 else len(self.ready)
-        return ready + sum(1 for q in self.waiting.values() for j in q if j.rank <= rank)
+        ready = [r for r, _, _ in itertools.chain(self.ready, self.ready_async) if r <= rank]
+        return len(ready) + sum(1 for q in self.waiting.values() for j in q if j.rank <= rank)
 
     def in_flight(self) -> int:
-        return len(self.running) + self._queued()
+        return len(self.running) + self.loop.running + self._queued()
 
     # --- call threads --------------------------------------------------------------------------
 
@@ -137,16 +162,20 @@ class DeliveryPool:
         threading.Thread(target=self._call_loop, name="delivery-call", daemon=True).start()
 
     def _take(self) -> Job | None:
-        """The most urgent job that may start now (lock held). Less urgent classes leave the
-        last `reserved` threads to CRITICAL and HIGH."""
-        while self.ready:
-            rank, _, job = self.ready[0]
-            if rank > URGENT and len(self.running) >= self.size - self.reserved:
-                return None
-            heapq.heappop(self.ready)
-            POOL_QUEUED.labels(job.event.priority).dec()
-            return job
-        return None
+        return self.take_from(self.ready, len(self.running))
+
+    def take_from(self, heap: list[tuple[int, int, Job]], running: int) -> Job | None:
+        """The most urgent job of the heap that may start now, with `running` calls of its lane
+        in flight (lock held). Less urgent classes leave the last `reserved` to CRITICAL and
+        HIGH."""
+        if not heap or running >= self.size:
+            return None
+        rank, _, job = heap[0]
+        if rank > URGENT and running >= self.size - self.reserved:
+            return None
+        heapq.heappop(heap)
+        self.room.notify()
+        return job
 
     def _call_loop(self) -> None:
         while True:
@@ -167,6 +196,7 @@ class DeliveryPool:
                     return
 
     def _get_slot(self, job: Job) -> bool:
+        """A slot in the route's bulkhead, or the job waits for one (False)."""
         route = job.route
         limit = route.max_concurrent_calls
         if not limit or job.lease is not None:  # no bulkhead, or it got its slot while waiting
@@ -187,45 +217,61 @@ class DeliveryPool:
         return False
 
     def _run(self, job: Job) -> None:
-        from breakers.dispatch import classify, when_open  # dispatch imports us
-
-        route = job.route
-        job.started_at = timezone.now()
-        try:
-            job.permit = permit = job.breaker.acquire()
-        except BreakerOpen as exc:
-            self._release(job)
-            settled = when_open(job, exc)
-            if isinstance(settled, Job):  # the fallback's call, in the primary's place in line
-                with self.cv:
-                    settled.seq = job.seq
-                    heapq.heappush(self.ready, (settled.rank, settled.seq, settled))
-                    POOL_QUEUED.labels(settled.event.priority).inc()
-                    self.cv.notify()
-            else:
-                self._finish(job, settled)
+        if not self.begin(job):
             return
         started = time.monotonic()
-        job.deadline = started + route.timeout_seconds
+        job.deadline = started + job.route.timeout_seconds
         with self.cv:
             self.running.add(job)
-            self.running_by_route[route.name] += 1
-        IN_FLIGHT.labels(route.name).inc()
         result = traced_call(job)
         duration_ms = (time.monotonic() - started) * 1000
-        IN_FLIGHT.labels(route.name).dec()
-        previous = self.typical_s.get(route.name, duration_ms / 1000)
-        self.typical_s[route.name] = 0.8 * previous + 0.2 * duration_ms / 1000
         self._release(job)
         with self.cv:
-            self.running_by_route[route.name] -= 1
             if job.finished:  # the deadline passed and the writer settled it as a timeout
                 self.stragglers -= 1
                 STRAGGLERS.dec()
+                self.ended(job, duration_ms)
                 return
             job.finished = True
             self.running.discard(job)
-        outcomes.on_attempt(job.breaker, permit, result, duration_ms)
+        self.settle(job, result, duration_ms)
+
+    def begin(self, job: Job) -> bool:
+        """The breaker's permit for the call (True), or the job is settled without one: the
+        fallback's job goes in line in the primary's place, or the event waits."""
+        from breakers.dispatch import when_open  # dispatch imports us
+
+        job.started_at = timezone.now()
+        try:
+            job.permit = job.breaker.acquire()
+        except BreakerOpen as exc:
+            self._release(job)
+            settled = when_open(job, exc)
+            if isinstance(settled, Job):
+                with self.cv:
+                    settled.seq = job.seq
+                    self._push(settled)
+            else:
+                self._finish(job, settled)
+            return False
+        with self.cv:
+            self.running_by_route[job.route.name] += 1
+        return True
+
+    def ended(self, job: Job, duration_ms: float) -> None:
+        """The call is over (lock held): counts and the route's typical duration."""
+        name = job.route.name
+        self.running_by_route[name] -= 1
+        previous = self.typical_s.get(name, duration_ms / 1000)
+        self.typical_s[name] = 0.8 * previous + 0.2 * duration_ms / 1000
+
+    def settle(self, job: Job, result: CallResult, duration_ms: float) -> None:
+        """The breaker hears of the call, and the outcome goes to the writer."""
+        from breakers.dispatch import classify
+
+        with self.cv:
+            self.ended(job, duration_ms)
+        outcomes.on_attempt(job.breaker, job.permit, result, duration_ms)
         self._finish(job, classify(job, result, duration_ms))
 
     def _release(self, job: Job) -> None:
@@ -240,15 +286,18 @@ class DeliveryPool:
     def _finish(self, job: Job, outcome: Outcome) -> None:
         with self.cv:
             self.done.append((job.token, outcome))
-            self.cv.notify_all()
 
     # --- the writer thread ---------------------------------------------------------------------
 
     def _write_loop(self) -> None:
         interval = settings.DELIVERY_FLUSH_MS / 1000
         said = time.monotonic()
+        published = 0.0
         while True:
             time.sleep(interval)
+            if time.monotonic() - published > GAUGE_PERIOD_S:
+                published = time.monotonic()
+                self._publish_gauges()
             if time.monotonic() - said > 5:
                 said = time.monotonic()
                 log.info(
@@ -263,16 +312,37 @@ class DeliveryPool:
             with self.cv:
                 batch, self.done = self.done, []
                 finished = (
-                    self.stopping and not self.ready and not self.running and not self.waiting
+                    self.stopping
+                    and not self.ready
+                    and not self.running
+                    and not self.waiting
+                    and self.loop.idle()
                 )
             if batch:
                 self._write(batch)
             if finished and not batch:
                 with self.cv:
                     if not self.done:
+                        self.loop.stop()
                         self.stopped.set()
                         connection.close()
                         return
+
+    def _publish_gauges(self) -> None:
+        """In flight per route and queued per class, set from the pool's own counts twice a
+        second (counting each call as it starts and ends cost more than its HTTP parsing)."""
+        with self.cv:
+            by_route = dict(self.running_by_route)
+            queued: dict[str, int] = dict.fromkeys(RANK, 0)
+            for _, _, job in itertools.chain(self.ready, self.ready_async):
+                queued[job.event.priority] = queued.get(job.event.priority, 0) + 1
+            for queue in self.waiting.values():
+                for job in queue:
+                    queued[job.event.priority] = queued.get(job.event.priority, 0) + 1
+        for name, n in by_route.items():
+            IN_FLIGHT.labels(name).set(n)
+        for priority, n in queued.items():
+            POOL_QUEUED.labels(priority).set(n)
 
     def _write(self, batch: list[tuple[str, Outcome]]) -> None:
         by_token: dict[str, list[Outcome]] = defaultdict(list)
@@ -343,15 +413,13 @@ class DeliveryPool:
                     queue.popleft()
                     job.lease = None if lease == "unguarded" else lease
                     # ahead of everything of its class: it has waited already
-                    heapq.heappush(self.ready, (job.rank, job.seq - 10**15, job))
-                    POOL_QUEUED.labels(job.event.priority).inc()
-                    self.cv.notify()
+                    self._push(job, seq=job.seq - 10**15)
                 expired = []
                 while queue and now - queue[0].waiting_since > route.max_wait_ms / 1000:
                     expired.append(queue.popleft())
                 if not queue:
                     self.waiting.pop(name, None)
-                self.cv.notify_all()
+                self.room.notify()
             for job in expired:
                 BULKHEAD_REJECTED.labels(name).inc()
                 self._finish(job, deferred_by_bulkhead(job, self.typical_s.get(name, 0.0)))
@@ -364,24 +432,127 @@ class DeliveryPool:
         with self.cv:
             self.stopping = True
             self.cv.notify_all()
+            self.room.notify_all()
         return self.stopped.wait(timeout)
 
 
 def traced_call(job: Job, *, own_deadline: bool = False) -> CallResult:
     """The handler call in its span; a crash in the call path is a failed attempt."""
-    attributes = delivery_attributes(job.event, job.route.name, job.attempt)
-    with tracer.start_as_current_span(
-        f"deliver {job.event.type}", kind=SpanKind.CONSUMER, attributes=attributes
-    ) as span:
+    with _span(job) as span:
         try:
             result = call_handler(job.route, job.envelope, own_deadline=own_deadline)
         except Exception as exc:  # a bug in a handler path must not lose the event
-            log.exception("handler call crashed for event %s", job.event.pk)
-            result = CallResult("failed", f"{type(exc).__name__}: {exc}")
-        span.set_attribute("controlplane.outcome", result.outcome)
-        if result.outcome != "delivered":
-            span.set_status(Status(StatusCode.ERROR, result.error[:200]))
+            result = _crashed(job, exc)
+        _mark(span, result)
     return result
+
+
+async def traced_call_async(job: Job, client: AsyncClient) -> CallResult:
+    """traced_call for a webhook on the event loop (the span is the task's own)."""
+    with _span(job) as span:
+        try:
+            result = await call_webhook_async(client, job.route, job.envelope)
+        except Exception as exc:
+            result = _crashed(job, exc)
+        _mark(span, result)
+    return result
+
+
+def _span(job: Job):
+    attributes = delivery_attributes(job.event, job.route.name, job.attempt)
+    return tracer.start_as_current_span(
+        f"deliver {job.event.type}", kind=SpanKind.CONSUMER, attributes=attributes
+    )
+
+
+def _crashed(job: Job, exc: Exception) -> CallResult:
+    log.exception("handler call crashed for event %s", job.event.pk)
+    return CallResult("failed", f"{type(exc).__name__}: {exc}")
+
+
+def _mark(span, result: CallResult) -> None:
+    span.set_attribute("controlplane.outcome", result.outcome)
+    if result.outcome != "delivered":
+        span.set_status(Status(StatusCode.ERROR, result.error[:200]))
+
+
+class LoopLane:
+    """The webhook calls of a pool, on one asyncio event loop in a thread of its own.
+
+    The loop takes jobs from the pool's `ready_async` heap (under the pool's lock) whenever
+    it is woken: by a submit, a finished call, or a job back from a bulkhead wait. A bulkhead
+    slot is a Redis round trip, made on a side thread so the loop never blocks on it. Calls
+    are bounded by the client's timeouts, and cancelled calls leave nothing behind, so the
+    loop has no stragglers.
+    """
+
+    def __init__(self, pool: DeliveryPool) -> None:
+        self.pool = pool
+        self.running = 0
+        self._woken = False
+        self._loop = asyncio.new_event_loop()
+        self._side = ThreadPoolExecutor(max_workers=4, thread_name_prefix="delivery-bulkhead")
+        self._client = AsyncClient(max_idle_per_origin=pool.size)
+        self._tasks: set[asyncio.Task] = set()
+        self._thread = threading.Thread(target=self._main, name="delivery-loop", daemon=True)
+        self._thread.start()
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_forever()
+        finally:
+            self._client.close()
+            self._loop.close()
+
+    def wake(self) -> None:
+        """From any thread, the pool's lock held: look at the heap soon (one wake-up for
+        however many jobs arrive before the loop gets to it)."""
+        if not self._woken:
+            self._woken = True
+            self._loop.call_soon_threadsafe(self._pump)
+
+    def idle(self) -> bool:
+        return self.running == 0 and not self.pool.ready_async
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._side.shutdown(wait=False)
+
+    def _pump(self) -> None:
+        pool = self.pool
+        taken = []
+        with pool.cv:
+            self._woken = False
+            while (job := pool.take_from(pool.ready_async, self.running)) is not None:
+                self.running += 1
+                taken.append(job)
+        for job in taken:
+            task = self._loop.create_task(self._run(job))
+            self._tasks.add(task)  # held until done: the loop keeps only weak references
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, job: Job) -> None:
+        pool = self.pool
+        try:
+            needs_slot = job.route.max_concurrent_calls and job.lease is None
+            if needs_slot and not await self._loop.run_in_executor(self._side, pool._get_slot, job):
+                return  # waiting for a slot; the writer puts it back in line
+            if not pool.begin(job):
+                return
+            started = time.monotonic()
+            result = await traced_call_async(job, self._client)
+            duration_ms = (time.monotonic() - started) * 1000
+            if job.lease is not None:
+                await self._loop.run_in_executor(self._side, pool._release, job)
+            pool.settle(job, result, duration_ms)
+        except Exception:  # a bug here: the event stays claimed until the relay gives it back
+            log.exception("delivery of event %s failed on the loop", job.event.pk)
+        finally:
+            with pool.cv:
+                self.running -= 1
+                if pool.ready_async:
+                    self.wake()
 
 
 def deferred_by_bulkhead(job: Job, typical_s: float = 0.0) -> Outcome:

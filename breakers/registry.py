@@ -9,10 +9,12 @@ healthy path costs no query and no Redis round trip: the engine decides locally.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -63,6 +65,7 @@ class Guard:
         self.stamp: object = None
         self.checked = 0.0
         self.stopped = threading.Event()
+        self.recorder: ThreadPoolExecutor | None = None
         # Operator changes must reach this worker even while no event flows through it.
         threading.Thread(target=self._refresher, name="breaker-refresh", daemon=True).start()
 
@@ -130,17 +133,37 @@ class Guard:
             breaker.force(None)  # back to automatic
 
     def on_transition(self, t: Transition) -> None:
-        """Every process sees every transition; the one that made it writes it down."""
+        """Every process sees every transition; the one that made it writes it down. A
+        transition seen on the delivery pool's event loop (a webhook's outcome) is written by
+        a thread of its own, in order: the ORM must not run on, or block, the loop."""
         local = t.origin == getattr(self.store, "node_id", t.origin)
         observe_transition(t, local=local)
-        if local:
-            try:
-                record_transition(t)
-            except Exception:
-                log.exception("could not record transition of %s", t.name)
-            finally:
-                if threading.current_thread() is not threading.main_thread():
-                    connection.close()
+        if not local:
+            return
+        if _on_event_loop():
+            with self.lock:
+                if self.recorder is None:
+                    self.recorder = ThreadPoolExecutor(1, thread_name_prefix="breaker-record")
+            self.recorder.submit(self._record, t)
+        else:
+            self._record(t)
+
+    def _record(self, t: Transition) -> None:
+        try:
+            record_transition(t)
+        except Exception:
+            log.exception("could not record transition of %s", t.name)
+        finally:
+            if threading.current_thread() is not threading.main_thread():
+                connection.close()
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def record_transition(t: Transition) -> None:
@@ -189,6 +212,8 @@ def forget_guard() -> None:
     with _guard_lock:
         if _guard is not None:
             _guard.stopped.set()
+            if _guard.recorder is not None:
+                _guard.recorder.shutdown(wait=True)
             for breaker in _guard.breakers.values():
                 breaker.close()
             close = getattr(_guard.store, "close", None)

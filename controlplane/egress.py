@@ -174,6 +174,25 @@ def check_url(url: object, *, resolve: bool = False) -> Target:
     With ``resolve``, a name is also looked up now and refused when none of its addresses may
     be reached (a name that does not resolve yet passes: the connection checks it again).
     """
+    if resolve or not isinstance(url, str):
+        return _check_url(url, allow_list(), resolve=resolve)
+    # Every webhook call asks again (the allow-list may have changed since the route was
+    # saved): the answer is kept per URL and allow-list, which is what it depends on.
+    found = _checked(url, allow_list())
+    if isinstance(found, str):
+        raise ValueError(found)
+    return found
+
+
+@lru_cache(maxsize=4096)
+def _checked(url: str, entries: tuple[Entry, ...]) -> Target | str:
+    try:
+        return _check_url(url, entries, resolve=False)
+    except ValueError as exc:
+        return str(exc)
+
+
+def _check_url(url: object, entries_in: tuple[Entry, ...], *, resolve: bool) -> Target:
     if not isinstance(url, str) or not url:
         raise ValueError("an http(s) URL is required")
     if len(url) > 2048:
@@ -214,7 +233,7 @@ def check_url(url: object, *, resolve: bool = False) -> Target:
     if std_port == 0:
         raise ValueError("port 0 cannot be called")
     port = DEFAULT_PORTS[scheme] if std_port is None else std_port
-    entries = tuple(e for e in allow_list() if e.matches(host, ip, port, scheme))
+    entries = tuple(e for e in entries_in if e.matches(host, ip, port, scheme))
     if not entries:
         shown = f"[{host}]" if isinstance(ip, ipaddress.IPv6Address) else host
         raise ValueError(f"{shown}:{port} is not allowed by {SETTING}")
@@ -264,6 +283,30 @@ def reachable(address: IPAddress, entries: tuple[Entry, ...]) -> bool:
 # --- the client: connections that resolve, check, then connect to the checked address ----------
 
 
+def literal_ip(host: str) -> IPAddress | None:
+    """The address, when the host is written as one (IPv6 with or without brackets)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+def permitted_addresses(
+    scheme: str, host: str, port: int, addresses: list[IPAddress]
+) -> list[IPAddress]:
+    """Of the addresses `host` resolved to, those its allow-list entries let us reach, in order;
+    PermissionError (naming them) when there are none. Every client connects only to these."""
+    ip = literal_ip(host)
+    entries = tuple(e for e in allow_list() if e.matches(host.lower(), ip, port, scheme))
+    allowed = [a for a in addresses if reachable(a, entries)]
+    if not allowed:
+        raise PermissionError(
+            f"egress refused: {host}:{port} resolves to "
+            f"{', '.join(map(str, addresses))}, not allowed by {SETTING}"
+        )
+    return allowed
+
+
 class _CheckedConnect:
     """Replaces urllib3's connect step: no socket is opened to an address the allow-list
     does not let this host reach. Connecting to the checked IP itself closes the window a
@@ -277,24 +320,15 @@ class _CheckedConnect:
     socket_options: object
 
     def _new_conn(self) -> socket.socket:
-        try:
-            ip = ipaddress.ip_address(self.host.strip("[]"))
-        except ValueError:
-            ip = None
-        entries = tuple(
-            e for e in allow_list() if e.matches(self.host.lower(), ip, self.port, self.scheme)
-        )
+        ip = literal_ip(self.host)
         try:
             addresses = [ip] if ip is not None else resolve_host(self.host, self.port)
         except socket.gaierror as exc:
             raise NameResolutionError(self.host, self, exc) from exc  # type: ignore[arg-type]
-        allowed = [a for a in addresses if reachable(a, entries)]
-        if not allowed:
-            raise EgressRefused(
-                self,  # type: ignore[arg-type]
-                f"egress refused: {self.host}:{self.port} resolves to "
-                f"{', '.join(map(str, addresses))}, not allowed by {SETTING}",
-            )
+        try:
+            allowed = permitted_addresses(self.scheme, self.host, self.port, addresses)
+        except PermissionError as exc:
+            raise EgressRefused(self, str(exc)) from None  # type: ignore[arg-type]
         error: OSError | None = None
         for address in allowed:
             try:

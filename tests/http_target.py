@@ -23,6 +23,9 @@ class Target:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as a real receiver would
+            # Headers and body are two writes: without TCP_NODELAY the body waits for the
+            # caller's delayed ACK (about 40 ms a call), which no real server makes it do.
+            disable_nagle_algorithm = True
 
             def do_POST(self):  # noqa: N802 - http.server's naming
                 with target.lock:
