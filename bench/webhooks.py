@@ -191,13 +191,47 @@ def finished(prefix: str) -> int:
     ).count()
 
 
-def throughput(service: str, prefix: str, n: int) -> float:
+def descendants(pid: int) -> list[int]:
+    """The process and everything it started (the supervisor, Celery and its pool)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            parents.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(parents.get(p, []))
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes so far (those gone since count nothing)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def throughput(service: str, prefix: str, n: int, worker=None) -> tuple[float, float]:
+    """events/s, and the worker's CPU per event in µs (0 without a worker to look at)."""
+    pids = descendants(worker.pid) if worker is not None else []
+    cpu = cpu_seconds(pids)
     started = time.perf_counter()
     ingest(service, prefix, n)
     assert wait_until(lambda: finished(prefix) == n, 900), f"{prefix}: {finished(prefix)}/{n}"
     seconds = time.perf_counter() - started
     assert delivered(prefix) == n, f"{prefix}: {n - delivered(prefix)} dead letters"
-    return n / seconds
+    return n / seconds, (cpu_seconds(pids) - cpu) / n * 1e6
 
 
 def paced_latencies(prefix: str, n: int, rate: float) -> list[float]:
@@ -362,8 +396,8 @@ def main() -> None:
         try:
             ingest("noop", "warm", 200)  # worker up, pools and routes loaded
             assert wait_until(lambda: delivered("warm") == 200, 120), "worker did not start"
-            results["ours"] = throughput("hook", "w", args.events)
-            results["noop"] = throughput("noop", "n", args.events)
+            results["ours"], results["ours_cpu"] = throughput("hook", "w", args.events, worker)
+            results["noop"], results["noop_cpu"] = throughput("noop", "n", args.events, worker)
             alone = paced_latencies("alone", args.hol_fast, args.hol_rate)
             ingest("slow", "s", args.hol_slow)
             time.sleep(1)  # the slow route's bulkhead fills
@@ -383,6 +417,10 @@ def main() -> None:
     label = "(b) anchor: Celery -P threads -c 64, one task per event, /s"
     print(f"{label:<66}{results['anchor']:>12,.0f}")
     print(f"{'(c) ours, no-op python handler, events/s':<66}{results['noop']:>12,.0f}")
+    label = "(a) worker CPU per event, µs (all its processes)"
+    print(f"{label:<66}{results['ours_cpu']:>12,.0f}")
+    label = "(c) worker CPU per event, µs"
+    print(f"{label:<66}{results['noop_cpu']:>12,.0f}")
     label = "(e) ceiling: bare urllib3, 2 processes x 64 threads, nothing recorded, /s"
     print(f"{label:<66}{results['ceiling']:>12,.0f}")
     print(

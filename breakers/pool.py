@@ -420,9 +420,11 @@ class DeliveryPool:
                 if not queue:
                     self.waiting.pop(name, None)
                 self.room.notify()
-            for job in expired:
+            typical = self.typical_s.get(name, 0.0)
+            for position, job in enumerate(expired):
                 BULKHEAD_REJECTED.labels(name).inc()
-                self._finish(job, deferred_by_bulkhead(job, self.typical_s.get(name, 0.0)))
+                wave = position // max(route.max_concurrent_calls, 1)
+                self._finish(job, deferred_by_bulkhead(job, typical, wave))
 
     # --- shutdown ------------------------------------------------------------------------------
 
@@ -555,13 +557,15 @@ class LoopLane:
                     self.wake()
 
 
-def deferred_by_bulkhead(job: Job, typical_s: float = 0.0) -> Outcome:
+def deferred_by_bulkhead(job: Job, typical_s: float = 0.0, wave: int = 0) -> Outcome:
     """Back when a slot is likely to be free: about one call of the route later, at least
-    BULKHEAD_DEFER_SECONDS. One delay for all deferred together, so they come back in one task
-    (per-event jitter would cost one broker message and one claim per event, and that churn
-    would slow every other route)."""
+    BULKHEAD_DEFER_SECONDS, in waves as large as the bulkhead: the first `limit` deferred
+    together come back after one call, the next `limit` after two, and so on. Each wave comes
+    back in one task (per-event jitter would cost one broker message and one claim per event),
+    and no more of them than the bulkhead can take (all at once, most would only be deferred
+    again, and that churn of claims and writes slows every other route)."""
     now = timezone.now()
-    wait = min(max(settings.BULKHEAD_DEFER_SECONDS, round(typical_s, 1)), 30.0)
+    wait = min(max(settings.BULKHEAD_DEFER_SECONDS, round(typical_s, 1)) * (1 + wave), 30.0)
     return Outcome(
         job.event,
         (job.served_for or job.route).pk,  # a fallback's event stays its primary's

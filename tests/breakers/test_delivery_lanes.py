@@ -115,3 +115,24 @@ def test_warm_shutdown_waits_for_the_loops_calls_and_writes_their_outcomes(
     assert wait_for(lambda: target.active > 0, 10)
     assert shutdown_pool(10.0)
     assert finished("s") == 30  # written before shutdown returned
+
+
+def test_events_a_full_bulkhead_defers_come_back_in_waves_it_can_take(
+    checkout, operator, target, settings
+):
+    settings.BULKHEAD_DEFER_SECONDS = 1.0
+    target.delay = 0.5
+    make_route(checkout, operator, target=target.url, max_concurrent_calls=2, max_wait_ms=20)
+    pks = ingest("k", 8)
+    dispatch_events(pks, concurrent=True)
+    deferred = Event.objects.filter(event_id__startswith="k", status="deferred")
+    assert wait_for(lambda: deferred.count() == 6, 10), deferred.count()
+    attempts = DeliveryAttempt.objects.filter(outcome="bulkhead_full")
+    waits = sorted(
+        round((e.next_attempt_at - a.started_at).total_seconds())
+        for e in deferred
+        for a in attempts.filter(event=e)
+    )
+    # two slots: the first two deferred come back after one call, the next two after two...
+    assert waits == [1, 1, 2, 2, 3, 3], waits
+    assert wait_for(lambda: len(target.calls) == 2, 5)
