@@ -8,6 +8,7 @@ non-ASCII host, and its host and port match an entry of ``CONTROLPLANE_WEBHOOK_A
     host:8080   that host on port 8080 only
     host:*      that host on any port
     [::1]:8080  IPv6 addresses in brackets
+    10.20.0.0/16:8443, [fd00:1::/32]:*   any IP address of a network, written as an IP in the URL
 
 Names may be shell-style patterns (``*.hooks.internal``); an IP address in a URL matches only an
 entry naming that very address. IPv4 in any other form than dotted decimal (``2852039166``,
@@ -42,6 +43,8 @@ from urllib3.exceptions import (
 from urllib3.util import connection as u3_connection
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+MIN_PREFIX = {4: 8, 6: 16}  # a wider network is not an allow-list entry but the whole internet
 
 SETTING = "CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS"
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -66,10 +69,13 @@ class Entry:
     ip: IPAddress | None
     port: int | None
     any_port: bool
+    network: IPNetwork | None = None
 
     def matches(self, host: str, ip: IPAddress | None, port: int, scheme: str) -> bool:
         if not self.any_port and (self.port or DEFAULT_PORTS[scheme]) != port:
             return False
+        if self.network is not None:
+            return ip is not None and ip.version == self.network.version and ip in self.network
         if ip is not None or self.ip is not None:
             return ip is not None and ip == self.ip
         return fnmatch.fnmatchcase(host, self.host)
@@ -78,6 +84,12 @@ class Entry:
         """May a connection for this entry go to ``address`` (what its name resolved to)?"""
         if self.ip is not None:
             return address == self.ip
+        if self.network is not None:
+            # A network is a range of ordinary hosts: loopback only when the network is itself
+            # loopback, and never link-local, metadata or the other unroutable addresses.
+            if address.version != self.network.version or address not in self.network:
+                return False
+            return routable(address) or (address.is_loopback and self.network.is_loopback)
         if self.host == "localhost":
             return address.is_loopback
         return routable(address)
@@ -124,6 +136,8 @@ def parse_entry(text: str) -> Entry:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise ValueError(f"{text!r}: the port must be a number from 1 to 65535, or *")
         port = int(port_text)
+    if "/" in host:
+        return _network_entry(text, raw, host, port, any_port)
     if not host or any(c not in _PRINTABLE or c in "/\\@%" for c in host):
         raise ValueError(f"{text!r}: not a host name, pattern or IP address")
     try:
@@ -133,6 +147,20 @@ def parse_entry(text: str) -> Entry:
     if raw.startswith("[") and not isinstance(ip, ipaddress.IPv6Address):
         raise ValueError(f"{text!r}: only an IPv6 address goes in brackets")
     return Entry(raw, str(ip) if ip else host, ip, port, any_port)
+
+
+def _network_entry(text: str, raw: str, host: str, port: int | None, any_port: bool) -> Entry:
+    try:
+        network: IPNetwork = ipaddress.ip_network(host, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"{text!r}: not a network in CIDR form ({exc})") from None
+    if raw.startswith("[") != (network.version == 6):
+        raise ValueError(f"{text!r}: an IPv6 network goes in brackets, an IPv4 one does not")
+    if network.prefixlen < MIN_PREFIX[network.version]:
+        raise ValueError(
+            f"{text!r}: a network wider than /{MIN_PREFIX[network.version]} is not allowed"
+        )
+    return Entry(raw, str(network), None, port, any_port, network)
 
 
 @lru_cache(maxsize=8)

@@ -88,6 +88,13 @@ def test_hostile_urls_are_refused(url, loopback_only):
         (["*"], "http://169.254.169.254/", False),  # patterns never match an IP
         (["169.254.169.254"], "http://169.254.169.254/", True),  # naming it exactly does
         (["localhost:8000"], "http://localhost:8000/demo", True),
+        (["10.20.0.0/16:8443"], "https://10.20.3.4:8443/x", True),
+        (["10.20.0.0/16:8443"], "https://10.21.3.4:8443/x", False),
+        (["10.20.0.0/16:8443"], "https://10.20.3.4/x", False),
+        (["10.20.0.0/16"], "https://10.20.3.4/x", True),
+        (["10.20.0.0/16:*"], "http://hooks.internal:80/", False),  # networks never match a name
+        (["[fd00:1::/32]:*"], "http://[fd00:1:2::3]:9000/", True),
+        (["[fd00:1::/32]:*"], "http://[fd00:2::3]:9000/", False),
     ],
 )
 def test_ports_and_hosts_follow_the_entry_rule(settings, entries, url, allowed):
@@ -119,6 +126,13 @@ def test_ports_and_hosts_follow_the_entry_rule(settings, entries, url, allowed):
         ("127.0.0.1:*", "127.0.0.1", True),
         ("127.0.0.1:*", "127.0.0.2", False),
         ("169.254.169.254", "169.254.169.254", True),
+        ("10.0.0.0/8:*", "10.9.8.7", True),
+        ("10.0.0.0/8:*", "11.0.0.1", False),
+        ("127.0.0.0/8:*", "127.0.0.2", True),  # a loopback network may reach loopback
+        ("[fd00::/16]:*", "fd00::5", True),
+        ("[fe80::/16]:*", "fe80::1", False),  # link-local stays out, even when listed
+        ("169.254.0.0/16:*", "169.254.169.254", False),  # and so does metadata
+        ("[::/16]:*", "::1", False),  # loopback inside a wider network is not loopback's entry
     ],
 )
 def test_resolved_addresses_must_be_allowed_by_the_matching_entry(entry, address, reachable):
@@ -128,7 +142,22 @@ def test_resolved_addresses_must_be_allowed_by_the_matching_entry(entry, address
 
 @pytest.mark.smoke
 @pytest.mark.parametrize(
-    "entry", ["127.0.0.1:x", "host:0", "[::1", "[host]:80", "a/b", "u@h", "", " :80"]
+    "entry",
+    [
+        "127.0.0.1:x",
+        "host:0",
+        "[::1",
+        "[host]:80",
+        "a/b",
+        "u@h",
+        "",
+        " :80",
+        "0.0.0.0/0",  # wider than /8: not an entry but the internet
+        "10.0.0.1/8",  # host bits set
+        "[10.0.0.0/8]",
+        "fd00::/16",  # IPv6 goes in brackets
+        "10.0.0.0/33",
+    ],
 )
 def test_bad_allow_list_entries_are_named(entry):
     if not entry.strip():
@@ -245,6 +274,30 @@ def test_the_connection_refuses_a_name_that_resolves_to_loopback_under_a_pattern
         settings.WEBHOOK_ALLOWED_HOSTS = ["localhost:*"]
         assert call_webhook(_route(url), _envelope()).outcome == "delivered"
         assert len(receiver.calls) == 1
+
+
+@pytest.mark.smoke
+def test_a_network_entry_lets_both_clients_reach_an_address_inside_it(settings):
+    import asyncio
+
+    from breakers.handlers import call_webhook_async
+    from controlplane.egress_async import AsyncClient
+
+    async def through_the_loop(url):
+        client = AsyncClient()
+        try:
+            return await call_webhook_async(client, _route(url), _envelope())
+        finally:
+            client.close()
+
+    with Target() as receiver:
+        settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.0/8:*"]
+        assert call_webhook(_route(receiver.url), _envelope()).outcome == "delivered"
+        assert asyncio.run(through_the_loop(receiver.url)).outcome == "delivered"
+        settings.WEBHOOK_ALLOWED_HOSTS = ["10.0.0.0/8:*"]
+        assert call_webhook(_route(receiver.url), _envelope()).outcome == "permanent"
+        assert asyncio.run(through_the_loop(receiver.url)).outcome == "permanent"
+        assert len(receiver.calls) == 2
 
 
 @pytest.mark.smoke
