@@ -1,6 +1,7 @@
 """The embedded default (SQLite + the filesystem broker, no server): throughput, and a soak.
 
     python bench/embedded.py [--events 5000] [--batch 500,10] [--poll 1.0,0.05,0.01]
+                             [--webhook-ms 50]
     python bench/embedded.py transports [--backlog 50,500,2000] [--work 0.005]
     python bench/embedded.py soak [--minutes 10] [--interval 30]
 
@@ -13,6 +14,8 @@ throughput (the default): for each broker polling interval (`--poll`; kombu's ow
 events ingested through the ingest service in batches (a tenth of `--events` for batches under
 100), and the delivered count polled until all are delivered. Prints events/s end to end,
 dispatch tasks/s and the idle worker's CPU, side by side; kombu's 1 s default is the anchor.
+With `--webhook-ms`, the route is a webhook to a local receiver answering after that many ms
+(bench/webhooks.py's receiver, in its own process) instead of the no-op handler.
 
 transports: kombu's consuming loop alone, as a worker drives it (prefetch 1, the ack coming from
 the pool a few ms later), over our five queues with a backlog: our filesystem transport against
@@ -110,7 +113,7 @@ def session_cpu_seconds(sid: int) -> float:
 # --- throughput -----------------------------------------------------------------------------
 
 
-def one_run(poll: float, batch: int, events: int) -> dict:
+def one_run(poll: float, batch: int, events: int, webhook_ms: float = 0.0) -> dict:
     """Runs in its own process (settings are read once per process)."""
     var_dir = Path(f"/tmp/cp-bench-embedded-{os.getuid()}")
     fresh(var_dir)
@@ -119,7 +122,16 @@ def one_run(poll: float, batch: int, events: int) -> dict:
         CONTROLPLANE_DEMO="0",
         CONTROLPLANE_BROKER_POLL_SECONDS=str(poll),
         LOG_LEVEL="WARNING",
+        CONTROLPLANE_WEBHOOK_ALLOWED_HOSTS="127.0.0.1:*",
     )
+    receiver = None
+    handler = {"kind": "python", "target": "breakers.builtin_handlers.noop"}
+    if webhook_ms:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from webhooks import start_receiver
+
+        receiver, url = start_receiver(webhook_ms / 1000)
+        handler = {"kind": "webhook", "target": url}
     setup_django(env)
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
@@ -136,10 +148,9 @@ def one_run(poll: float, batch: int, events: int) -> dict:
     create_route(
         actor=actor,
         service=service,
-        name="bench-noop",
+        name="bench-route",
         event_type="*",
-        kind="python",
-        target="breakers.builtin_handlers.noop",
+        **handler,
         timeout_seconds=2.0,
         max_attempts=3,
     )
@@ -186,6 +197,8 @@ def one_run(poll: float, batch: int, events: int) -> dict:
         total_s = time.perf_counter() - started
     finally:
         stop(worker)
+        if receiver is not None:
+            receiver.terminate()
     # Tasks enqueued: one per priority per DISPATCH_BATCH_SIZE events of each ingest call.
     from django.conf import settings
 
@@ -197,6 +210,7 @@ def one_run(poll: float, batch: int, events: int) -> dict:
             per_priority = len(range(p, n, 4))
             tasks += -(-per_priority // size)
     return {
+        "handler": f"webhook at {webhook_ms:g} ms" if webhook_ms else "no-op",
         "poll": poll,
         "batch": batch,
         "events": events,
@@ -219,7 +233,15 @@ def throughput(args: argparse.Namespace) -> None:
         events = args.events if batch >= 100 else max(args.events // 10, batch)
         for poll in polls:
             out = subprocess.run(
-                [sys.executable, __file__, "_run", str(poll), str(batch), str(events)],
+                [
+                    sys.executable,
+                    __file__,
+                    "_run",
+                    str(poll),
+                    str(batch),
+                    str(events),
+                    str(args.webhook_ms),
+                ],
                 cwd=ROOT,
                 capture_output=True,
                 text=True,
@@ -229,7 +251,8 @@ def throughput(args: argparse.Namespace) -> None:
                 raise SystemExit(f"run poll={poll} batch={batch} failed")
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(f"  done: poll {poll} s, batch {batch}", file=sys.stderr, flush=True)
-    print("\nEmbedded default (SQLite + filesystem broker), no-op handler, one worker as")
+    handler = f"a webhook answering in {args.webhook_ms:g} ms" if args.webhook_ms else "no-op"
+    print(f"\nEmbedded default (SQLite + filesystem broker), {handler} handler, one worker as")
     print("`make run` starts it (prefork, 1 process); ingest through the ingest service.\n")
     head = (
         "| broker poll (s) | ingest batch | events | events/s end to end | dispatch tasks/s "
@@ -455,7 +478,7 @@ def soak(args: argparse.Namespace) -> None:
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_run":
         poll, batch, events = float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-        print(json.dumps(one_run(poll, batch, events)))
+        print(json.dumps(one_run(poll, batch, events, float(sys.argv[5]))))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="mode")
@@ -469,6 +492,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--batch", default="500,10")
     parser.add_argument("--poll", default="1.0,0.05,0.01")
+    parser.add_argument("--webhook-ms", type=float, default=0.0)
     args = parser.parse_args()
     if args.mode == "soak":
         soak(args)
