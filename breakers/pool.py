@@ -111,6 +111,7 @@ class DeliveryPool:
         self.stragglers = 0
         self.running_by_route: dict[str, int] = defaultdict(int)
         self.typical_s: dict[str, float] = {}  # route -> moving mean of its call durations
+        self.deferrals: dict[str, tuple[float, int]] = {}  # route -> (series start, deferred)
         self.stopping = False
         self.stopped = threading.Event()
         self.node = None
@@ -421,10 +422,20 @@ class DeliveryPool:
                     self.waiting.pop(name, None)
                 self.room.notify()
             typical = self.typical_s.get(name, 0.0)
-            for position, job in enumerate(expired):
+            for job in expired:
                 BULKHEAD_REJECTED.labels(name).inc()
-                wave = position // max(route.max_concurrent_calls, 1)
+                wave = self._wave(name, route.max_concurrent_calls, defer_base(typical))
                 self._finish(job, deferred_by_bulkhead(job, typical, wave))
+
+    def _wave(self, name: str, limit: int, base_s: float) -> int:
+        """Which wave a deferred event of this route joins: the route's deferrals are counted
+        from the first one until its wave comes back (base_s later), `limit` to a wave."""
+        now = time.monotonic()
+        since, count = self.deferrals.get(name, (now, 0))
+        if now - since > base_s:
+            since, count = now, 0
+        self.deferrals[name] = (since, count + 1)
+        return count // max(limit, 1)
 
     # --- shutdown ------------------------------------------------------------------------------
 
@@ -565,7 +576,7 @@ def deferred_by_bulkhead(job: Job, typical_s: float = 0.0, wave: int = 0) -> Out
     and no more of them than the bulkhead can take (all at once, most would only be deferred
     again, and that churn of claims and writes slows every other route)."""
     now = timezone.now()
-    wait = min(max(settings.BULKHEAD_DEFER_SECONDS, round(typical_s, 1)) * (1 + wave), 30.0)
+    wait = min(defer_base(typical_s) * (1 + wave), 30.0)
     return Outcome(
         job.event,
         (job.served_for or job.route).pk,  # a fallback's event stays its primary's
@@ -578,6 +589,11 @@ def deferred_by_bulkhead(job: Job, typical_s: float = 0.0, wave: int = 0) -> Out
         counts_as_attempt=False,
         attempt_route_id=job.route.pk if job.served_for is not None else None,
     )
+
+
+def defer_base(typical_s: float) -> float:
+    """One call of the route, at least BULKHEAD_DEFER_SECONDS: how far apart the waves are."""
+    return max(settings.BULKHEAD_DEFER_SECONDS, round(typical_s, 1))
 
 
 _pool: DeliveryPool | None = None

@@ -120,7 +120,7 @@ def test_warm_shutdown_waits_for_the_loops_calls_and_writes_their_outcomes(
 def test_events_a_full_bulkhead_defers_come_back_in_waves_it_can_take(
     checkout, operator, target, settings
 ):
-    settings.BULKHEAD_DEFER_SECONDS = 1.0
+    settings.BULKHEAD_DEFER_SECONDS = 2.0
     target.delay = 0.5
     make_route(checkout, operator, target=target.url, max_concurrent_calls=2, max_wait_ms=20)
     pks = ingest("k", 8)
@@ -133,6 +133,6 @@ def test_events_a_full_bulkhead_defers_come_back_in_waves_it_can_take(
         for e in deferred
         for a in attempts.filter(event=e)
     )
-    # two slots: the first two deferred come back after one call, the next two after two...
-    assert waits == [1, 1, 2, 2, 3, 3], waits
+    # two slots: the first two deferred come back after one wait, the next two after two...
+    assert waits == [2, 2, 4, 4, 6, 6], waits
     assert wait_for(lambda: len(target.calls) == 2, 5)
