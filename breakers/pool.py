@@ -66,6 +66,7 @@ RANK = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3}
 URGENT = 1  # ranks up to this one may use the threads held back for them
 HARD_GRACE_S = 0.1  # past its deadline plus this, a call is abandoned and counted a timeout
 GAUGE_PERIOD_S = 0.5
+STALE_SWEEP_S = 10.0  # how often the loop closes idle connections it may not reuse
 
 
 @dataclass(eq=False)
@@ -512,11 +513,16 @@ class LoopLane:
 
     def _main(self) -> None:
         asyncio.set_event_loop(self._loop)
+        self._loop.call_later(STALE_SWEEP_S, self._sweep)
         try:
             self._loop.run_forever()
         finally:
             self._client.close()
             self._loop.close()
+
+    def _sweep(self) -> None:
+        self._client.close_stale()
+        self._loop.call_later(STALE_SWEEP_S, self._sweep)
 
     def wake(self) -> None:
         """From any thread, the pool's lock held: look at the heap soon (one wake-up for

@@ -134,6 +134,24 @@ class AsyncClient:
             while queue:
                 queue.popleft().close()
 
+    def close_stale(self) -> int:
+        """Close the idle connections that may not be reused any more (closed by the peer, or
+        idle past IDLE_S), so a downstream no longer called holds no sockets; returns how many."""
+        now = time.monotonic()
+        closed = 0
+        for key in list(self.idle):
+            queue = self.idle[key]
+            kept = deque(conn for conn in queue if conn.usable(now))
+            closed += len(queue) - len(kept)
+            for conn in queue:
+                if conn not in kept:
+                    conn.close()
+            if kept:
+                self.idle[key] = kept
+            else:
+                del self.idle[key]
+        return closed
+
     # --- connections ---------------------------------------------------------------------------
 
     def _take(self, origin: _Origin) -> _Connection | None:

@@ -389,3 +389,23 @@ def test_tls_verifies_the_server_and_talks_through_it(loopback_allowed, tls_pair
     trusting._tls = ssl.create_default_context(cafile=str(cert))  # noqa: SLF001
     assert post(server.url, client=trusting).status == 200
     trusting.close()
+
+
+def test_idle_connections_closed_by_the_peer_or_too_old_are_swept(loopback_allowed, monkeypatch):
+    closing = Scripted(lambda n: lambda conn: (conn.sendall(OK), time.sleep(0.05), False)[2])
+    keeping = Scripted(lambda n: OK)
+    client = AsyncClient()
+
+    async def go():
+        for server in (closing, keeping):
+            await client.post(
+                server.url, b"", {}, connect_timeout=2, read_timeout=2, total_timeout=2
+            )
+        await asyncio.sleep(0.3)  # the first server's FIN arrives
+        first = client.close_stale()
+        monkeypatch.setattr(egress_async, "IDLE_S", 0.0)
+        second = client.close_stale()
+        return first, second, dict(client.idle)
+
+    assert run(go()) == (1, 1, {})
+    client.close()
