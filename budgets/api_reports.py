@@ -104,6 +104,7 @@ class BudgetReportSendView(APIView):
                 "url": delivery.url,
                 "status": delivery.status,
                 "delivered": delivery.status.startswith("HTTP 2"),
+                "retrying": report_exports.retrying(delivery),
             },
             status=status.HTTP_201_CREATED,
         )

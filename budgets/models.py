@@ -477,6 +477,8 @@ class ReportDelivery(models.Model):
     status = models.CharField(max_length=200, blank=True, help_text="What the receiver said.")
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    body = models.JSONField(default=dict, blank=True, help_text="What is posted, every attempt.")
+    attempts = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -117,9 +117,11 @@ def tracker_payload(report: Report) -> dict[str, Any]:
 
 
 def send_report(report: Report, *, actor: Any) -> ReportDelivery:
-    """Post the report to BUDGETS_REPORT_WEBHOOK_URL: a delivery row and its audit entry in
-    one transaction, then the POST (outside it, so a slow receiver holds no lock), then the
-    receiver's answer noted on the row. Raises InvalidInput("url") when no allowed URL is set."""
+    """Post the report to BUDGETS_REPORT_WEBHOOK_URL: a delivery row (with the body to post)
+    and its audit entry in one transaction, then the first POST (outside it, so a slow receiver
+    holds no lock), the receiver's answer noted on the row. An answer worth retrying (5xx, 408,
+    429, no connection) hands the row to the `budgets.resend_report` task, which posts the same
+    body again with backoff. Raises InvalidInput("url") when no allowed URL is set."""
     url = settings.BUDGETS_REPORT_WEBHOOK_URL
     if not url:
         raise InvalidInput("url", "no report webhook is configured (BUDGETS_REPORT_WEBHOOK_URL)")
@@ -132,6 +134,7 @@ def send_report(report: Report, *, actor: Any) -> ReportDelivery:
             period_start=report.period.start,
             period_end=report.period.end,
             url=url,
+            body=tracker_payload(report),
         )
         audit.record(
             actor,
@@ -139,12 +142,21 @@ def send_report(report: Report, *, actor: Any) -> ReportDelivery:
             delivery,
             after={"period": delivery.period, "url": url},
         )
-    body = json.dumps(tracker_payload(report)).encode()
+    if post_delivery(delivery):
+        from budgets.tasks import resend_report  # tasks import this module
+
+        transaction.on_commit(lambda: resend_report.apply_async(args=[delivery.pk], countdown=1))
+    return delivery
+
+
+def post_delivery(delivery: ReportDelivery) -> bool:
+    """POST the delivery's body to its URL once and note the answer on the row (status,
+    sent_at, attempts). Returns whether another attempt is worth making."""
     try:
         response = egress.PoolManager().request(
             "POST",
-            url,
-            body=body,
+            delivery.url,
+            body=json.dumps(delivery.body).encode(),
             headers={"Content-Type": "application/json", "User-Agent": "controlplane-reports"},
             timeout=urllib3.Timeout(total=settings.BUDGETS_WEBHOOK_TIMEOUT_SECONDS),
             redirect=False,
@@ -156,5 +168,25 @@ def send_report(report: Report, *, actor: Any) -> ReportDelivery:
     except urllib3.exceptions.HTTPError as exc:
         outcome = f"error: {exc.__class__.__name__}"
     delivery.status, delivery.sent_at = outcome, timezone.now()
-    ReportDelivery.objects.filter(pk=delivery.pk).update(status=outcome, sent_at=delivery.sent_at)
-    return delivery
+    delivery.attempts += 1
+    ReportDelivery.objects.filter(pk=delivery.pk).update(
+        status=outcome, sent_at=delivery.sent_at, attempts=delivery.attempts
+    )
+    return worth_retrying(outcome)
+
+
+RESEND_RETRIES = 5  # budgets.tasks.resend_report, after the first post
+MAX_ATTEMPTS = 1 + RESEND_RETRIES
+
+
+def worth_retrying(status: str) -> bool:
+    """5xx, 408, 429 and no connection may pass; a refusal or another 4xx will not."""
+    if status.startswith("error: "):
+        return True
+    code = status.removeprefix("HTTP ")
+    return code.isdigit() and (int(code) >= 500 or int(code) in (408, 429))
+
+
+def retrying(delivery: ReportDelivery) -> bool:
+    """Whether the delivery will be posted again (what pages and the API tell the sender)."""
+    return worth_retrying(delivery.status) and delivery.attempts < MAX_ATTEMPTS

@@ -13,6 +13,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from budgets import alerts, gates, ledger
+from budgets.report_exports import RESEND_RETRIES
 
 log = logging.getLogger(__name__)
 NOTIFY_MAX_RETRIES = 5
@@ -41,6 +42,20 @@ def notify_alert(self, alert_id: int, hook_id: int, state: str) -> str:
             log.warning("alert %s to hook %s not delivered: %s", alert_id, hook_id, exc)
             return f"gave up: {exc}"
         raise self.retry(exc=exc, countdown=2**self.request.retries) from exc
+
+
+@shared_task(name="budgets.resend_report", bind=True, max_retries=RESEND_RETRIES)
+def resend_report(self, delivery_id: int) -> str:
+    """Post a budget report again after an answer worth retrying; backoff 1, 2, 4, 8, 16 s."""
+    from budgets.models import ReportDelivery
+    from budgets.report_exports import post_delivery
+
+    delivery = ReportDelivery.objects.filter(pk=delivery_id).first()
+    if delivery is None or delivery.status.startswith("HTTP 2"):
+        return "gone" if delivery is None else delivery.status
+    if post_delivery(delivery) and self.request.retries < RESEND_RETRIES:
+        raise self.retry(countdown=2**self.request.retries)
+    return delivery.status
 
 
 @shared_task(name="budgets.expire_decisions")

@@ -146,7 +146,10 @@ def report_send(request: HttpRequest) -> HttpResponse:
     except InvalidInput as exc:
         messages.error(request, str(exc))
     else:
-        messages.info(request, f"Report {delivery.period} sent: {delivery.status}.")
+        again = (
+            " It is posted again in the background." if report_exports.retrying(delivery) else ""
+        )
+        messages.info(request, f"Report {delivery.period} sent: {delivery.status}.{again}")
     return redirect(back)
 
 

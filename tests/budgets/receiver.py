@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Receiver:
     def __init__(self, status: int = 200) -> None:
         self.status = status
+        self.on_post = None  # called before answering each post (a test may change status)
         self.posts: list[dict] = []
         self.arrived = threading.Event()
         receiver = self
@@ -21,6 +22,8 @@ class Receiver:
                     {"json": json.loads(body), "content_type": self.headers["Content-Type"]}
                 )
                 receiver.arrived.set()
+                if receiver.on_post is not None:
+                    receiver.on_post(receiver)
                 self.send_response(receiver.status)
                 self.end_headers()
 

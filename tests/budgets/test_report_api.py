@@ -111,6 +111,46 @@ def test_sending_posts_a_tracker_payload_and_is_audited(operator, viewer, pay, s
     assert entry.object_id == str(delivery.pk) and entry.actor == operator.user
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_report_the_receiver_could_not_take_is_posted_again_with_the_same_body(
+    operator, pay, settings
+):
+    from budgets.tasks import resend_report
+
+    with Receiver(status=503) as receiver:
+        settings.BUDGETS_REPORT_WEBHOOK_URL = receiver.url
+        response = operator.client().post(f"{URL}/send", {"month": "2025-03"}, format="json")
+        assert (response.json()["delivered"], response.json()["retrying"]) == (False, True)
+        delivery = ReportDelivery.objects.get()
+        assert (delivery.status, delivery.attempts) == ("HTTP 503", 1)
+        # The task (run here as the worker would, retries included): still 503, then 200.
+        statuses = iter([503, 200])
+
+        def next_status(*_):
+            receiver.status = next(statuses)
+
+        receiver.on_post = next_status
+        assert resend_report.apply(args=[delivery.pk]).get() == "HTTP 200"
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("HTTP 200", 3)
+    assert len(receiver.posts) == 3
+    assert receiver.posts[0]["json"] == receiver.posts[2]["json"] == delivery.body
+    assert AuditEntry.objects.filter(action="report.send").count() == 1  # one send, retried
+
+
+@pytest.mark.parametrize("answer", [400, 404])
+def test_a_report_refused_by_the_receiver_is_not_retried(operator, pay, settings, answer):
+    from budgets.report_exports import post_delivery
+
+    with Receiver(status=answer) as receiver:
+        settings.BUDGETS_REPORT_WEBHOOK_URL = receiver.url
+        response = operator.client().post(f"{URL}/send", {"month": "2025-03"}, format="json")
+        assert response.json()["retrying"] is False
+        delivery = ReportDelivery.objects.get()
+        assert delivery.status == f"HTTP {answer}"
+        assert post_delivery(delivery) is False
+
+
 def test_sending_to_a_host_off_the_allow_list_is_refused(operator, settings):
     settings.BUDGETS_REPORT_WEBHOOK_URL = "http://tracker.example.com/hook"
     response = operator.client().post(f"{URL}/send", {}, format="json")
