@@ -352,3 +352,27 @@ def purge_tallies(now: datetime | None = None) -> int:
     cutoff = (now or timezone.now()) - timedelta(days=settings.SHED_TALLY_RETENTION_DAYS)
     deleted, _ = ShedTally.objects.filter(minute__lt=cutoff).delete()
     return deleted
+
+
+def summary(service, now: datetime, hours: int = 6) -> dict:
+    """A service's admission settings and what was shed over the last `hours`: for the
+    service page and `GET /api/v1/services/{slug}/admission`."""
+    since = (now - timedelta(hours=hours)).replace(second=0, microsecond=0)
+    minutes = shed_per_minute(service.pk, since)
+    burst = effective_burst(service.admission_rate, service.admission_burst)
+    totals: dict[str, int] = {}
+    for row in minutes:
+        totals[row["reason"]] = totals.get(row["reason"], 0) + row["count"]
+    return {
+        "rate": service.admission_rate,
+        "burst": service.admission_burst,
+        "effective_burst": burst,
+        "urgent_reserve": (
+            None if burst is None else round(settings.ADMISSION_URGENT_RESERVE * burst, 3)
+        ),
+        "shed_lag_seconds": dict(settings.SHED_LAG_SECONDS),
+        "since": since,
+        "shed_total": sum(totals.values()),
+        "shed_by_reason": totals,
+        "per_minute": minutes,
+    }
