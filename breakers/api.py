@@ -330,6 +330,9 @@ class ServiceAdmissionView(APIView):
 
     @extend_schema(parameters=[AdmissionQuerySerializer], responses=AdmissionSerializer)
     def get(self, request, slug):
+        unknown = sorted(set(request.query_params) - set(AdmissionQuerySerializer().fields))
+        if unknown:  # a typo must not pass (as StrictSerializer does for bodies)
+            raise ValidationError({name: ["Unknown parameter."] for name in unknown})
         query = AdmissionQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         service = get_object_or_404(Service, slug=slug)
