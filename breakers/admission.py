@@ -24,13 +24,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from controlplane.models import effective_burst
+from controlplane.models import Service, effective_burst
 from replay.ingest import Candidate, Shed
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,9 @@ def take(tokens: float, want_urgent: int, want_normal: int, reserve: float) -> T
     return Take(urgent, normal, tokens)
 
 
-def retry_after(take_: Take, shed_urgent: int, shed_normal: int, rate: float, reserve: float):
+def retry_after(
+    take_: Take, shed_urgent: int, shed_normal: int, rate: float, reserve: float
+) -> tuple[int, int]:
     """Seconds until the bucket has refilled enough for the last shed event of each kind, were
     they all sent again at once (urgent ones first, normal ones above the reserve)."""
     urgent = (shed_urgent - take_.tokens) / rate if shed_urgent else 0.0
@@ -102,7 +104,16 @@ class LocalBuckets:
         self._lock = threading.Lock()
         self._state: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
 
-    def take(self, key, rate, burst, urgent, normal, reserve, now=None) -> Take:
+    def take(
+        self,
+        key: str,
+        rate: float,
+        burst: int,
+        urgent: int,
+        normal: int,
+        reserve: float,
+        now: float | None = None,
+    ) -> Take:
         with self._lock:
             now = time.monotonic() if now is None else now
             tokens, at = self._state.get(key, (float(burst), now))
@@ -142,10 +153,19 @@ return {urgent, normal, left}
 class RedisBuckets:
     """Cluster-wide buckets: one script call per (request, service), whatever the batch size."""
 
-    def __init__(self, client) -> None:
+    def __init__(self, client: Any) -> None:  # a redis.Redis
         self._script = client.register_script(_TAKE)
 
-    def take(self, key, rate, burst, urgent, normal, reserve, now=None) -> Take:
+    def take(
+        self,
+        key: str,
+        rate: float,
+        burst: int,
+        urgent: int,
+        normal: int,
+        reserve: float,
+        now: float | None = None,
+    ) -> Take:
         args = [repr(rate), burst, urgent, normal, repr(reserve), "" if now is None else repr(now)]
         got_urgent, got_normal, tokens = self._script(keys=[key], args=args)
         return Take(int(got_urgent), int(got_normal), float(tokens))
@@ -323,7 +343,7 @@ def add_tallies(tallies: dict[tuple[int, str], int], at: datetime | None = None)
     minute = (at or timezone.now()).replace(second=0, microsecond=0)
     table = connection.ops.quote_name(ShedTally._meta.db_table)
     values = ", ".join(["(%s, %s, %s, %s)"] * len(tallies))
-    params: list[object] = []
+    params: list[Any] = []
     for (service_id, reason), n in sorted(tallies.items()):
         params += [service_id, minute, reason, n]
     with connection.cursor() as cursor:
@@ -335,15 +355,16 @@ def add_tallies(tallies: dict[tuple[int, str], int], at: datetime | None = None)
         )
 
 
-def shed_per_minute(service_id: int, since: datetime) -> list[dict]:
+def shed_per_minute(service_id: int, since: datetime) -> list[dict[str, Any]]:
     """Shed counts per minute and reason since `since`, oldest first."""
     from breakers.models import ShedTally
 
-    return list(
+    rows: Any = (
         ShedTally.objects.filter(service_id=service_id, minute__gte=since)
         .order_by("minute", "reason")
         .values("minute", "reason", "count")
     )
+    return list(rows)
 
 
 def purge_tallies(now: datetime | None = None) -> int:
@@ -354,7 +375,7 @@ def purge_tallies(now: datetime | None = None) -> int:
     return deleted
 
 
-def summary(service, now: datetime, hours: int = 6) -> dict:
+def summary(service: Service, now: datetime, hours: int = 6) -> dict[str, Any]:
     """A service's admission settings and what was shed over the last `hours`: for the
     service page and `GET /api/v1/services/{slug}/admission`."""
     since = (now - timedelta(hours=hours)).replace(second=0, microsecond=0)

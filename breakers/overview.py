@@ -9,10 +9,9 @@ from typing import Any
 from django.urls import reverse
 
 from breakers import admission
-from controlplane.charts import Series, line_chart, nice_ceiling
-
 from breakers.models import CircuitBreaker, Route
 from breakers.views import status_of
+from controlplane.charts import Series, line_chart, nice_ceiling
 from controlplane.models import Service
 from controlplane.overview import BAD, OK, WARN, Cell, Column, Section
 

@@ -25,8 +25,9 @@ SERVICE_FIELDS = [
 
 
 def _check_admission(fields: dict[str, Any]) -> None:
-    """The bucket's bounds, checked here too: every door (a management command, a shell) gets
-    them, not only those that run the model's validators. Raises ValidationError naming the field."""
+    """The bucket's bounds, checked here too: every door (a management command, a shell)
+    gets them, not only those that run the model's validators. Raises ValidationError naming
+    the field."""
     errors = {}
     for name, validate in (
         ("admission_rate", validate_admission_rate),

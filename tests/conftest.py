@@ -147,11 +147,10 @@ def test_handlers(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_route_table_breakers_and_node():
+    from breakers.admission import reset as forget_admission
     from breakers.nodes import forget_current_node
     from breakers.registry import forget_guard
     from breakers.route_table import forget_routes
-
-    from breakers.admission import reset as forget_admission
 
     forget_routes()
     forget_admission()  # in-process buckets keyed by service id, and the cached delivery lag

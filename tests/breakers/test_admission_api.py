@@ -94,7 +94,9 @@ def test_a_batch_all_rate_limited_is_429_and_critical_still_gets_the_reserve(ope
     )
     assert urgent.status_code == 202
     assert [r["status"] for r in urgent.json()["results"]] == ["accepted", "accepted", "shed"]
-    assert set(Event.objects.filter(event_id__in=["c-1", "h-1"]).values_list("event_id", flat=True)) == {"c-1", "h-1"}
+    assert set(
+        Event.objects.filter(event_id__in=["c-1", "h-1"]).values_list("event_id", flat=True)
+    ) == {"c-1", "h-1"}
 
 
 @pytest.mark.smoke

@@ -99,7 +99,9 @@ def test_retry_after_is_whole_seconds_and_at_least_one():
     assert retry_after(Take(0, 0, 0.0), 0, 5, 2.0, 0.0) == (1, 3)  # 2.5 s rounds up
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     rate=st.sampled_from([0.5, 1.0, 3.0, 250.0]),
     burst=st.integers(min_value=1, max_value=50),
@@ -177,3 +179,25 @@ def test_two_processes_sharing_a_redis_bucket_never_admit_more_than_rate_t_plus_
     # Measured on Redis' clock from before the first take to after the last one.
     assert sum(counts) <= RATE * elapsed + BURST
     assert sum(counts) >= BURST  # and the limit is not trivially met by admitting nothing
+
+
+@pytest.mark.smoke
+def test_threads_sharing_the_local_bucket_never_get_more_than_the_burst():
+    import threading
+
+    local = LocalBuckets()
+    got: list[int] = []
+    lock = threading.Lock()
+
+    def hammer():
+        for _ in range(200):
+            taken = local.take("k", 0.0001, 50, 0, 1, 0.0, now=T0)
+            with lock:
+                got.append(taken.normal)
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(got) == 50

@@ -18,7 +18,9 @@ def audited(slug: str) -> AuditEntry:
 
 def test_the_api_sets_the_bucket_and_audits_it(operator, checkout):
     response = operator.client().patch(
-        "/api/v1/services/checkout", {"admission_rate": 250.5, "admission_burst": 500}, format="json"
+        "/api/v1/services/checkout",
+        {"admission_rate": 250.5, "admission_burst": 500},
+        format="json",
     )
     assert response.status_code == 200, response.content
     assert (response.json()["admission_rate"], response.json()["admission_burst"]) == (250.5, 500)
