@@ -145,7 +145,8 @@ tokens = tokens - normal
 -- %.17g: the double itself (tostring keeps 14 digits, and the Python rule would drift away)
 local left = string.format('%.17g', tokens)
 redis.call('HSET', KEYS[1], 'tokens', left, 'at', string.format('%.17g', math.max(now, at)))
-redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
+-- Gone once it would be full again anyway (a day at most: EXPIRE wants a sane integer).
+redis.call('EXPIRE', KEYS[1], math.min(86400, math.ceil(burst / rate) + 1))
 return {urgent, normal, left}
 """
 

@@ -201,3 +201,13 @@ def test_threads_sharing_the_local_bucket_never_get_more_than_the_burst():
     for t in threads:
         t.join()
     assert sum(got) == 50
+
+
+def test_a_very_slow_rate_still_works_on_redis(key):
+    client = redis.Redis.from_url(require_redis())
+    bucket = RedisBuckets(client)
+    got = bucket.take(key, 1e-12, 3, 0, 5, 0.0)  # burst / rate would be 3e12 s
+    assert got.normal == 3
+    assert 0 < client.ttl(key) <= 86400
+    client.delete(key)
+    client.close()
