@@ -206,7 +206,7 @@ def test_threads_sharing_the_local_bucket_never_get_more_than_the_burst():
 def test_a_very_slow_rate_still_works_on_redis(key):
     client = redis.Redis.from_url(require_redis())
     bucket = RedisBuckets(client)
-    got = bucket.take(key, 1e-12, 3, 0, 5, 0.0)  # burst / rate would be 3e12 s
+    got = bucket.take(key, 1e-300, 3, 0, 5, 0.0)  # burst / rate: 3e300 s, no integer
     assert got.normal == 3
     assert 0 < client.ttl(key) <= 86400
     client.delete(key)
