@@ -4,13 +4,14 @@ force, transitions, threshold push)."""
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from breakers import control, routes
+from breakers import admission, control, routes
 from breakers.models import BreakerTransition, CircuitBreaker, Route
 from breakers.registry import effective_config
 from breakers.stats import recent_stats
@@ -285,3 +286,55 @@ class ThresholdPushView(APIView):
         breaker = breakers_queryset().get(pk=breaker.pk)
         context = {"request": request, "stats": recent_stats([breaker.route_id])}
         return Response(BreakerSerializer(breaker, context=context).data)
+
+
+# --------------------------------------------------------------------------- admission
+
+
+class ShedMinuteSerializer(serializers.Serializer):
+    minute = serializers.DateTimeField(help_text="The minute's start, UTC.")
+    reason = serializers.ChoiceField(choices=[admission.RATE_LIMITED, admission.OVERLOADED])
+    count = serializers.IntegerField()
+
+
+class AdmissionSerializer(serializers.Serializer):
+    rate = serializers.FloatField(allow_null=True, help_text="admission_rate: events/s.")
+    burst = serializers.IntegerField(allow_null=True, help_text="admission_burst as set.")
+    effective_burst = serializers.IntegerField(
+        allow_null=True, help_text="The bucket's size (burst, or one second of rate)."
+    )
+    urgent_reserve = serializers.FloatField(
+        allow_null=True, help_text="Tokens of the burst only CRITICAL and HIGH may take."
+    )
+    shed_lag_seconds = serializers.DictField(
+        child=serializers.FloatField(),
+        help_text="Per class: the delivery lag past which new events of it are shed.",
+    )
+    since = serializers.DateTimeField()
+    shed_total = serializers.IntegerField()
+    shed_by_reason = serializers.DictField(child=serializers.IntegerField())
+    per_minute = ShedMinuteSerializer(many=True)
+
+
+class AdmissionQuerySerializer(serializers.Serializer):  # query strings: "6" is an int here
+    hours = serializers.IntegerField(
+        min_value=1, max_value=168, required=False, help_text="Default 6."
+    )
+
+
+class ServiceAdmissionView(APIView):
+    """A service's admission settings (set them on the service) and the events shed at
+    ingest per minute over the last `hours`."""
+
+    read_role = Role.VIEWER
+
+    @extend_schema(parameters=[AdmissionQuerySerializer], responses=AdmissionSerializer)
+    def get(self, request, slug):
+        unknown = sorted(set(request.query_params) - set(AdmissionQuerySerializer().fields))
+        if unknown:  # a typo must not pass (as StrictSerializer does for bodies)
+            raise ValidationError({name: ["Unknown parameter."] for name in unknown})
+        query = AdmissionQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        service = get_object_or_404(Service, slug=slug)
+        data = admission.summary(service, timezone.now(), query.validated_data.get("hours", 6))
+        return Response(AdmissionSerializer(data).data)

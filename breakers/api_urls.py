@@ -25,4 +25,9 @@ urlpatterns = [
         api.ThresholdPushView.as_view(),
         name="breaker-threshold",
     ),
+    re_path(
+        r"^services/(?P<slug>[-a-zA-Z0-9_]+)/admission/?$",
+        api.ServiceAdmissionView.as_view(),
+        name="service-admission",
+    ),
 ]

@@ -27,3 +27,9 @@ class BreakersConfig(AppConfig):
 
         register_overview_provider("breakers", overview.COLUMNS, overview.overview_cells, order=20)
         register_section_provider("breakers", overview.service_sections)
+
+        # Admission at ingest: replay asks through its hook (replay may not import breakers).
+        from breakers.admission import admit
+        from replay.ingest import set_admission
+
+        set_admission(admit)

@@ -189,3 +189,24 @@ class BreakerTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.from_state} -> {self.to_state}"
+
+
+class ShedTally(models.Model):
+    """Events shed at ingest per service, minute and reason (rate_limited, overloaded), for the
+    service page's chart and the admission API. Written only when something was shed."""
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
+    minute = models.DateTimeField()
+    reason = models.CharField(max_length=20)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service", "minute", "reason"], name="uniq_shed_tally_minute"
+            )
+        ]
+        indexes = [models.Index(fields=["minute"])]
+
+    def __str__(self) -> str:
+        return f"{self.service_id} {self.minute:%Y-%m-%d %H:%M} {self.reason}: {self.count}"

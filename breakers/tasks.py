@@ -41,3 +41,10 @@ def recompute_thresholds_task() -> int:
     from breakers.dynamic import recompute_all
 
     return recompute_all()
+
+
+@shared_task(name="breakers.purge_shed_tallies")
+def purge_shed_tallies_task() -> int:
+    from breakers.admission import purge_tallies
+
+    return purge_tallies()

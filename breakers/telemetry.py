@@ -56,6 +56,12 @@ BULKHEAD_REJECTED = Counter(
     "Events deferred because their route's bulkhead stayed full past max_wait_ms.",
     ["route"],
 )
+INGEST_SHED = Counter(
+    "controlplane_ingest_shed_total",
+    "Events shed at ingest (not acknowledged, not written), by service, priority and reason "
+    "(rate_limited, overloaded).",
+    ["service", "priority", "reason"],
+)
 PENDING = Gauge(
     "controlplane_events_backlog",
     "Events waiting in the event log (pending, deferred or dispatched), by priority class.",

@@ -31,7 +31,17 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 class ServiceSerializer(StrictModelSerializer):
     class Meta:
         model = Service
-        fields = ["slug", "name", "team", "tier", "description", "created_at", "updated_at"]
+        fields = [
+            "slug",
+            "name",
+            "team",
+            "tier",
+            "description",
+            "admission_rate",
+            "admission_burst",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["created_at", "updated_at"]
 
 

@@ -15,6 +15,7 @@ BEAT_SCHEDULE = {
         "task": "breakers.recompute_thresholds",
         "schedule": settings.DYNAMIC_RECOMPUTE_SECONDS,
     },
+    "purge-shed-tallies": {"task": "breakers.purge_shed_tallies", "schedule": 3600.0},
     # --- Budgets ---
     "budgets-evaluate-alerts": {"task": "budgets.evaluate_alerts", "schedule": 60.0},
     "budgets-expire-decisions": {"task": "budgets.expire_decisions", "schedule": 60.0},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from pathlib import Path
@@ -59,6 +60,34 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if raw is None:
         return list(default or [])
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_float_map(
+    name: str, default: dict[str, float], *, keys: list[str], minimum: float = 0.0
+) -> dict[str, float]:
+    """`KEY=number,KEY=number` (keys from `keys`, case-insensitive); set but empty: {}."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return dict(default)
+    out: dict[str, float] = {}
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        key, sep, number = item.partition("=")
+        key = key.strip().upper()
+        if not sep or key not in keys:
+            raise ImproperlyConfigured(
+                f"{name} must be KEY=seconds pairs with KEY one of {', '.join(keys)}, "
+                f"got {item.strip()!r}"
+            )
+        try:
+            value = float(number)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {key} must be a number, got {number!r}") from None
+        if not math.isfinite(value) or value < minimum:
+            raise ImproperlyConfigured(f"{name}: {key} must be at least {minimum}, got {value}")
+        out[key] = value
+    return out
 
 
 def secret_from_file(path: Path) -> str:

@@ -6,7 +6,15 @@ from controlplane.models import Service
 class ServiceForm(forms.ModelForm):
     class Meta:
         model = Service
-        fields = ["slug", "name", "team", "tier", "description"]
+        fields = [
+            "slug",
+            "name",
+            "team",
+            "tier",
+            "description",
+            "admission_rate",
+            "admission_burst",
+        ]
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
 
 

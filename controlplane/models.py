@@ -2,9 +2,38 @@
 
 from __future__ import annotations
 
+import math
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+
+# Bounds of a service's token bucket: far above any real producer, low enough that a typo
+# (an extra six zeros) is caught rather than silently meaning "no limit".
+MAX_ADMISSION_RATE = 1_000_000.0
+MAX_ADMISSION_BURST = 10_000_000
+
+
+def validate_admission_rate(value: float | None) -> None:
+    if value is None:
+        return
+    if not math.isfinite(value) or value <= 0 or value > MAX_ADMISSION_RATE:
+        raise ValidationError(
+            f"Events per second: a number above 0 and at most {MAX_ADMISSION_RATE:,.0f} "
+            "(empty: no limit).",
+            code="invalid",
+        )
+
+
+def validate_admission_burst(value: int | None) -> None:
+    if value is None:
+        return
+    if value < 1 or value > MAX_ADMISSION_BURST:
+        raise ValidationError(
+            f"Burst: a whole number from 1 to {MAX_ADMISSION_BURST:,} (empty: one second of rate).",
+            code="invalid",
+        )
 
 
 class ApiToken(models.Model):
@@ -55,6 +84,19 @@ class Service(models.Model):
     team = models.CharField(max_length=100, help_text="Owning team.")
     tier = models.CharField(max_length=10, choices=Tier.choices, default=Tier.TIER_2)
     description = models.TextField(blank=True)
+    # Admission at ingest (breakers/admission.py): a token bucket per service.
+    admission_rate = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[validate_admission_rate],
+        help_text="Events per second admitted at ingest (token bucket). Empty: no limit.",
+    )
+    admission_burst = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[validate_admission_burst],
+        help_text="Bucket size: events admitted at once. Empty: one second of rate (at least 1).",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -63,6 +105,17 @@ class Service(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+    @property
+    def effective_burst(self) -> int | None:
+        """The bucket's size as admission uses it; None when there is no bucket."""
+        return effective_burst(self.admission_rate, self.admission_burst)
+
+
+def effective_burst(rate: float | None, burst: int | None) -> int | None:
+    if rate is None:
+        return None
+    return burst if burst is not None else max(1, math.ceil(rate))
 
 
 class AuditEntry(models.Model):

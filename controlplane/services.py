@@ -7,15 +7,43 @@ from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from controlplane import audit
-from controlplane.models import Service
+from controlplane.models import Service, validate_admission_burst, validate_admission_rate
 
-SERVICE_FIELDS = ["slug", "name", "team", "tier", "description"]
+SERVICE_FIELDS = [
+    "slug",
+    "name",
+    "team",
+    "tier",
+    "description",
+    "admission_rate",
+    "admission_burst",
+]
+
+
+def _check_admission(fields: dict[str, Any]) -> None:
+    """The bucket's bounds, checked here too: every door (a management command, a shell)
+    gets them, not only those that run the model's validators. Raises ValidationError naming
+    the field."""
+    errors = {}
+    for name, validate in (
+        ("admission_rate", validate_admission_rate),
+        ("admission_burst", validate_admission_burst),
+    ):
+        if name in fields:
+            try:
+                validate(fields[name])
+            except ValidationError as exc:
+                errors[name] = exc.messages
+    if errors:
+        raise ValidationError(errors)
 
 
 def create_service(*, actor: Any, **fields: Any) -> Service:
+    _check_admission(fields)
     with transaction.atomic():
         service = Service.objects.create(**fields)
         audit.record(
@@ -25,6 +53,7 @@ def create_service(*, actor: Any, **fields: Any) -> Service:
 
 
 def update_service(service: Service, *, actor: Any, **changes: Any) -> Service:
+    _check_admission(changes)
     return audit.update_audited(
         service, changes, actor=actor, action="service.update", fields=SERVICE_FIELDS
     )

@@ -16,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from controlplane.env import (
     env_bool,
     env_float,
+    env_float_map,
     env_int,
     env_list,
     env_str,
@@ -317,6 +318,21 @@ DELIVERY_FLUSH_MS = env_float("CONTROLPLANE_DELIVERY_FLUSH_MS", 10.0, minimum=0.
 DELIVERY_MAX_STRAGGLERS = env_int("CONTROLPLANE_DELIVERY_MAX_STRAGGLERS", 16, minimum=0)
 DELIVERY_RESERVED_URGENT = env_int("CONTROLPLANE_DELIVERY_RESERVED_URGENT", 8, minimum=0)
 BULKHEAD_DEFER_SECONDS = env_float("CONTROLPLANE_BULKHEAD_DEFER_SECONDS", 0.5, minimum=0.01)
+# Admission at ingest (breakers/admission.py, docs/configuration.md "Admission"): the share of
+# a service's burst that only CRITICAL and HIGH may take, and shedding by delivery lag.
+ADMISSION_URGENT_RESERVE = env_float("CONTROLPLANE_ADMISSION_URGENT_RESERVE", 0.2, minimum=0.0)
+if ADMISSION_URGENT_RESERVE >= 1.0:
+    raise ImproperlyConfigured(
+        "CONTROLPLANE_ADMISSION_URGENT_RESERVE must be below 1 (a fraction of the burst), "
+        f"got {ADMISSION_URGENT_RESERVE}"
+    )
+SHED_CHECK_SECONDS = env_float("CONTROLPLANE_SHED_CHECK_SECONDS", 1.0, minimum=0.0)
+SHED_LAG_SECONDS = env_float_map(
+    "CONTROLPLANE_SHED_LAG_SECONDS",
+    {"LOW": 60.0, "MEDIUM": 300.0, "HIGH": 900.0},
+    keys=["HIGH", "MEDIUM", "LOW"],  # CRITICAL is never shed for load
+)
+SHED_TALLY_RETENTION_DAYS = env_int("CONTROLPLANE_SHED_TALLY_RETENTION_DAYS", 7, minimum=1)
 DEMO_DOWNSTREAM_URL = env_str(
     "CONTROLPLANE_DEMO_URL", f"http://127.0.0.1:{env_str('PORT', '8000')}"
 )

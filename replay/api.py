@@ -13,6 +13,7 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
+    OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
     inline_serializer,
@@ -73,10 +74,54 @@ INGEST_BATCH = inline_serializer(
 )
 
 
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    int,
+    location=OpenApiParameter.HEADER,
+    response=[202, 429, 503],
+    required=False,
+    description="When events were shed: the largest `retry_after` of the results, in seconds.",
+)
+
+
+def ingest_response(results) -> Response:
+    """202 with a result per event; when every event was shed, 429 (rate limited) or 503 (any
+    shed because delivery is behind), and a Retry-After header whenever any was shed."""
+    counts = {
+        s: sum(1 for r in results if r.status == s)
+        for s in ("accepted", "duplicate", "rejected", "shed")
+    }
+    code = status.HTTP_202_ACCEPTED
+    headers = {}
+    if counts["shed"]:
+        shed = [r for r in results if r.status == "shed"]
+        headers["Retry-After"] = str(max(r.retry_after or 1 for r in shed))
+        if counts["shed"] == len(results):
+            overloaded = any(r.reason == "overloaded" for r in shed)
+            code = (
+                status.HTTP_503_SERVICE_UNAVAILABLE
+                if overloaded
+                else status.HTTP_429_TOO_MANY_REQUESTS
+            )
+    return Response(
+        {
+            "accepted": counts["accepted"],
+            "duplicates": counts["duplicate"],
+            "rejected": counts["rejected"],
+            "shed": counts["shed"],
+            "results": [r.as_dict() for r in results],
+        },
+        status=code,
+        headers=headers,
+    )
+
+
 class EventsView(APIView):
     """GET: the event log, newest first (?service=&status=&type=&priority=).
     POST: ingest one event, or `{"events": [...]}`. 202 with a result per event: accepted,
-    duplicate (same id seen before: no second delivery) or rejected with the reason."""
+    duplicate (same id seen before: no second delivery), rejected with the reason, or shed
+    (admission: rate_limited or overloaded, with retry_after; not acknowledged, not written).
+    Every event shed: 429 (rate limited) or 503 (overloaded), with Retry-After."""
 
     read_role = Role.VIEWER
     write_role = Role.OPERATOR
@@ -106,7 +151,20 @@ class EventsView(APIView):
             serializers=[EventInSerializer, INGEST_BATCH],
             resource_type_field_name=None,
         ),
-        responses={202: IngestResponseSerializer},
+        parameters=[RETRY_AFTER],
+        responses={
+            202: IngestResponseSerializer,
+            429: OpenApiResponse(
+                IngestResponseSerializer,
+                description="Every event shed by its service's token bucket (`rate_limited`): "
+                "nothing was written. Send again after Retry-After seconds.",
+            ),
+            503: OpenApiResponse(
+                IngestResponseSerializer,
+                description="Every event shed, some because delivery is behind for their "
+                "priority class (`overloaded`): nothing was written. Retry-After says when.",
+            ),
+        },
     )
     def post(self, request):
         body = request.data
@@ -137,19 +195,7 @@ class EventsView(APIView):
         results = ingest_events(items)
         if single and results[0].status == "rejected":
             raise ValidationError(results[0].errors)
-        counts = {
-            s: sum(1 for r in results if r.status == s)
-            for s in ("accepted", "duplicate", "rejected")
-        }
-        return Response(
-            {
-                "accepted": counts["accepted"],
-                "duplicates": counts["duplicate"],
-                "rejected": counts["rejected"],
-                "results": [r.as_dict() for r in results],
-            },
-            status=status.HTTP_202_ACCEPTED,
-        )
+        return ingest_response(results)
 
 
 class EventDetailView(generics.RetrieveAPIView):

@@ -54,15 +54,27 @@ class EventBatchSerializer(StrictSerializer):
 class IngestResultSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     id = serializers.CharField(allow_null=True)
-    status = serializers.ChoiceField(choices=["accepted", "duplicate", "rejected"])
-    reason = serializers.CharField(required=False)
+    status = serializers.ChoiceField(choices=["accepted", "duplicate", "rejected", "shed"])
+    reason = serializers.CharField(
+        required=False,
+        help_text="rejected: the first bad field and why. shed: rate_limited (the service's "
+        "token bucket is empty) or overloaded (delivery is behind for this priority class).",
+    )
     errors = serializers.DictField(required=False)
+    retry_after = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="shed only: whole seconds after which sending it again may be admitted.",
+    )
 
 
 class IngestResponseSerializer(serializers.Serializer):
     accepted = serializers.IntegerField()
     duplicates = serializers.IntegerField()
     rejected = serializers.IntegerField()
+    shed = serializers.IntegerField(
+        help_text="Not acknowledged and not written: send them again after `retry_after`."
+    )
     results = IngestResultSerializer(many=True)
 
 

@@ -147,11 +147,13 @@ def test_handlers(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_route_table_breakers_and_node():
+    from breakers.admission import reset as forget_admission
     from breakers.nodes import forget_current_node
     from breakers.registry import forget_guard
     from breakers.route_table import forget_routes
 
     forget_routes()
+    forget_admission()  # in-process buckets keyed by service id, and the cached delivery lag
     yield
     forget_current_node()
     forget_guard()
@@ -164,7 +166,7 @@ def _no_redis_keys_from_earlier_runs():
 
     client = get_redis()
     if client is not None:
-        for pattern in ("cp:idem:*", "cp:breaker:*"):
+        for pattern in ("cp:idem:*", "cp:breaker:*", "cp:admission:*"):
             keys = list(client.scan_iter(pattern, count=1000))
             if keys:
                 client.delete(*keys)
