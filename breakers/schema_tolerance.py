@@ -210,7 +210,8 @@ def apply(schema: Schema, payload: Any) -> tuple[Any, list[str]]:
     if mode == STRICT:
         for key in payload:
             if key not in schema.names:
-                raise SchemaViolation(str(key), "unknown field (strict)")
+                # an empty key cannot name itself: the payload is at fault
+                raise SchemaViolation(str(key) or "payload", f"unknown field {key!r} (strict)")
     out: dict[str, Any] | None = None
     notes: list[str] = []
     for spec in schema.fields:
