@@ -84,7 +84,8 @@ class Schema:
                 bool(spec.get("nullable", False)),
                 spec.get("default", _MISSING),
             )
-            for name, spec in fields.items()
+            # by name: Postgres's jsonb does not keep the definition's order, notes should
+            for name, spec in sorted(fields.items())
         )
         return cls(mode, version, compiled, frozenset(fields))
 

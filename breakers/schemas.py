@@ -99,7 +99,7 @@ def check_payload(
     SchemaViolation. Reads the rows (not the workers' cache), so it answers for what was just
     saved."""
     rows = EventSchema.objects.filter(service_id=service_id, event_type=event_type)
-    schemas = [tolerance.Schema.build(r.mode, r.fields, r.version) for r in rows.order_by("version")]
+    schemas = [tolerance.Schema.build(r.mode, r.fields, r.version) for r in rows]
     if not schemas:
         return payload, [], False
     out, notes = tolerance.tolerate(schemas, version, payload)
