@@ -44,11 +44,13 @@ class SchemaViolation(ValueError):
 
 
 class DefinitionError(ValueError):
-    """A schema definition that breaks a rule; `field` is the path at fault (`fields.amount`)."""
+    """A schema definition that breaks a rule; `field` is the path at fault
+    (`fields.amount.default`), `path` the same as parts (a field name may hold a dot)."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field, self.message = field, message
+    def __init__(self, message: str, *path: str) -> None:
+        self.path = ("fields", *path)
+        self.field, self.message = ".".join(self.path), message
+        super().__init__(f"{self.field}: {message}")
 
 
 @dataclass(frozen=True)
@@ -299,35 +301,34 @@ def tolerate(schemas: Sequence[Schema], version: int, payload: Any) -> tuple[Any
 def check_definition(fields: Any) -> dict[str, dict[str, Any]]:
     """The definition as stored, or DefinitionError naming the field at fault."""
     if not isinstance(fields, dict):
-        raise DefinitionError("fields", "must be an object of field name to spec")
+        raise DefinitionError("must be an object of field name to spec")
     if len(fields) > MAX_FIELDS:
-        raise DefinitionError("fields", f"at most {MAX_FIELDS} fields")
+        raise DefinitionError(f"at most {MAX_FIELDS} fields")
     out: dict[str, dict[str, Any]] = {}
     for name, spec in fields.items():
-        where = f"fields.{name}"
-        if not name or len(name) > MAX_NAME:
-            raise DefinitionError("fields", f"a field name must be 1-{MAX_NAME} characters")
+        if not isinstance(name, str) or not name or len(name) > MAX_NAME:
+            raise DefinitionError(f"a field name must be 1-{MAX_NAME} characters")
         if not isinstance(spec, dict):
-            raise DefinitionError(where, 'must be an object such as {"type": "string"}')
+            raise DefinitionError('must be an object such as {"type": "string"}', name)
         unknown = sorted(str(k) for k in spec if k not in SPEC_KEYS)
         if unknown:
             known = ", ".join(sorted(SPEC_KEYS))
-            raise DefinitionError(f"{where}.{unknown[0]}", f"unknown key (known: {known})")
+            raise DefinitionError(f"unknown key (known: {known})", name, unknown[0])
         kind = spec.get("type")
         if not isinstance(kind, str) or kind not in TYPES:
-            raise DefinitionError(f"{where}.type", f"must be one of {', '.join(TYPES)}")
+            raise DefinitionError(f"must be one of {', '.join(TYPES)}", name, "type")
         for flag in ("required", "nullable"):
             if flag in spec and not isinstance(spec[flag], bool):
-                raise DefinitionError(f"{where}.{flag}", "must be true or false")
+                raise DefinitionError("must be true or false", name, flag)
         nullable = spec.get("nullable", False)
         if "default" in spec:
             if spec.get("required"):
-                raise DefinitionError(f"{where}.default", "a required field takes no default")
+                raise DefinitionError("a required field takes no default", name, "default")
             default = spec["default"]
             if default is None and not nullable:
-                raise DefinitionError(f"{where}.default", "null, but the field is not nullable")
+                raise DefinitionError("null, but the field is not nullable", name, "default")
             if default is not None and not is_type(kind, default):
-                raise DefinitionError(f"{where}.default", f"is not of the type {kind}")
+                raise DefinitionError(f"is not of the type {kind}", name, "default")
         out[str(name)] = {
             k: spec[k] for k in ("type", "required", "default", "nullable") if k in spec
         }

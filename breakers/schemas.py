@@ -19,11 +19,18 @@ MAX_VERSION = 10_000  # as ingest accepts schema_version
 
 class SchemaError(ValueError):
     """A schema change that breaks a rule checked here; `field` names the field at fault
-    (`fields.amount.default` for a field's spec)."""
+    (`fields.amount.default` for a field's spec), `path` is the same as parts."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, path: tuple[str, ...] | None = None) -> None:
         super().__init__(f"{field}: {message}")
-        self.field, self.message = field, message
+        self.field, self.message, self.path = field, message, path or (field,)
+
+    def as_errors(self) -> dict[str, Any]:
+        """The API's error shape: nested for a field's spec, {"fields": {"amount": {...}}}."""
+        errors: Any = [self.message]
+        for part in reversed(self.path):
+            errors = {part: errors}
+        return errors
 
 
 def check(fields: dict[str, Any]) -> dict[str, Any]:
@@ -47,7 +54,7 @@ def check(fields: dict[str, Any]) -> dict[str, Any]:
         try:
             out["fields"] = tolerance.check_definition(out["fields"])
         except tolerance.DefinitionError as exc:
-            raise SchemaError(exc.field, exc.message) from None
+            raise SchemaError(exc.field, exc.message, exc.path) from None
     return out
 
 
@@ -92,15 +99,26 @@ def delete_schema(schema: EventSchema, *, actor: Any) -> None:
     audit.delete_audited(schema, actor=actor, action="schema.delete", fields=SCHEMA_FIELDS)
 
 
-def check_payload(
-    service_id: int, event_type: str, version: int, payload: Any
-) -> tuple[Any, list[str], bool]:
-    """What the handler would get for this event now: (payload, notes, has_schema), or
-    SchemaViolation. Reads the rows (not the workers' cache), so it answers for what was just
-    saved."""
-    rows = EventSchema.objects.filter(service_id=service_id, event_type=event_type)
-    schemas = [tolerance.Schema.build(r.mode, r.fields, r.version) for r in rows]
+def check_payload(service: Any, event_type: str, version: int, payload: Any) -> dict[str, Any]:
+    """What a handler would get for this event now, as the check endpoint and page answer it:
+    `ok`, the `schema` it is held to (None: no schema, it goes as sent) and the `payload` and
+    `notes`, or the `violation`. Reads the rows, not the workers' cache, so it answers for
+    what was just saved (workers follow within ROUTE_REFRESH_SECONDS)."""
+    rows = {
+        row.version: row
+        for row in EventSchema.objects.filter(service=service, event_type=event_type)
+    }
+    schemas = [tolerance.Schema.build(r.mode, r.fields, r.version) for r in rows.values()]
     if not schemas:
-        return payload, [], False
-    out, notes = tolerance.tolerate(schemas, version, payload)
-    return out, notes, True
+        return {"ok": True, "schema": None, "payload": payload, "notes": []}
+    schemas.sort(key=lambda s: s.version)
+    held: dict[str, Any] | None = None
+    try:
+        chosen, note = tolerance.choose(schemas, version)
+        row = rows[chosen.version]
+        held = {"id": row.pk, "version": row.version, "mode": row.mode}
+        out, notes = tolerance.apply(chosen, payload)
+    except tolerance.SchemaViolation as exc:
+        violation = {"field": exc.field, "why": exc.why}
+        return {"ok": False, "schema": held, "violation": violation}
+    return {"ok": True, "schema": held, "payload": out, "notes": [note, *notes] if note else notes}
