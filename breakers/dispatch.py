@@ -143,29 +143,30 @@ def _prepare(
     event.route = route
     if (route.pk, event.pk) in done:
         return Outcome(event, route.pk, now, 0.0, A.DUPLICATE, S.DELIVERED, counts_as_attempt=False)
-    payload, note = event.payload, ""
-    versions = schemas.by_type.get((event.service_id, event.type)) if schemas else None
-    if versions:  # no schema for the type: one dict lookup, the payload goes as sent
-        try:
-            payload, notes = tolerate(versions, event.schema_version, event.payload)
-        except SchemaViolation as exc:
-            return schema_rejected(event, route, exc, now)
-        note = "; ".join(notes)
+    tolerated = None
+    types = schemas.by_service.get(event.service_id) if schemas is not None else None
+    if types:  # else the service has no schema: one lookup, the payload goes as sent
+        versions = types.get(event.type)
+        if versions:
+            try:
+                tolerated = tolerate(versions, event.schema_version, event.payload)
+            except SchemaViolation as exc:
+                return schema_rejected(event, route, exc, now)
     breaker = breaker_for(route)  # may read breaker rows: on this thread, not the call threads
     attempt = event.attempts + 1
-    envelope = event_envelope(event, attempt)
-    if payload is not event.payload:  # the stored event keeps what the producer sent
-        envelope["payload"] = payload
     job = Job(
         event=event,
         route=route,
         breaker=breaker,
         token=token,
         attempt=attempt,
-        envelope=envelope,
+        envelope=event_envelope(event, attempt),
         rank=RANK.get(event.priority, 2),
-        note=note,
     )
+    if tolerated is not None:
+        # The envelope is this job's own: the stored event keeps what the producer sent.
+        job.envelope["payload"], notes = tolerated
+        job.note = "; ".join(notes)
     fallback = _fallback_of(table, route)
     if fallback is not None:
         # Built here with its breaker (which may read rows): the call threads only switch to it.
@@ -178,7 +179,7 @@ def _prepare(
             envelope=job.envelope,
             rank=job.rank,
             served_for=route,
-            note=note,
+            note=job.note,
         )
     return job
 

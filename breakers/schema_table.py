@@ -17,20 +17,19 @@ from breakers.schema_tolerance import Schema
 
 @dataclass(frozen=True)
 class SchemaTable:
-    # (service id, event type) -> its versions, oldest first
-    by_type: dict[tuple[int, str], list[Schema]]
+    # service id -> event type -> its versions, oldest first (nested: no tuple built per event)
+    by_service: dict[int, dict[str, list[Schema]]]
 
 
 EMPTY = SchemaTable({})
 
 
 def load_table() -> SchemaTable:
-    by_type: dict[tuple[int, str], list[Schema]] = {}
+    by_service: dict[int, dict[str, list[Schema]]] = {}
     for row in EventSchema.objects.order_by("service_id", "event_type", "version"):
-        by_type.setdefault((row.service_id, row.event_type), []).append(
-            Schema.build(row.mode, row.fields, row.version)
-        )
-    return SchemaTable(by_type) if by_type else EMPTY
+        types = by_service.setdefault(row.service_id, {})
+        types.setdefault(row.event_type, []).append(Schema.build(row.mode, row.fields, row.version))
+    return SchemaTable(by_service) if by_service else EMPTY
 
 
 _lock = threading.Lock()
