@@ -185,3 +185,15 @@ def test_the_schema_table_costs_no_query_per_batch_once_loaded(
         dispatch_events(pks)
     assert not [q for q in queries.captured_queries if "eventschema" in q["sql"]]
     assert Event.objects.filter(pk__in=pks, status="delivered").count() == 5
+
+
+def test_the_api_shows_the_note_and_the_payload_as_produced(checkout, operator, target, viewer):
+    make_route(checkout, operator, target=target.url)
+    schema(checkout, operator, "coercive")
+    [pk] = ingest(order("a-1", {"amount": "5"}))
+    dispatch_events([pk])
+    body = viewer.client().get(f"/api/v1/events/{pk}").json()
+    assert body["payload"] == {"amount": "5"}
+    [attempt] = body["attempts_log"]
+    assert attempt["outcome"] == "delivered"
+    assert attempt["note"] == "amount: coerced '5' to 5; currency: missing, defaulted to 'EUR'"
