@@ -291,3 +291,21 @@ def test_checking_any_definition_raises_only_definition_errors(fields):
         check_definition(fields)
     except DefinitionError as exc:
         assert exc.field.startswith("fields")
+
+
+def test_numbers_too_long_for_python_to_convert_are_refused_not_raised():
+    fields = {"s": {"type": "string"}, "i": {"type": "integer"}, "n": {"type": "number"}}
+    coercive = Schema.build(COERCIVE, check_definition(fields))
+    with pytest.raises(SchemaViolation) as info:
+        apply(coercive, {"s": 10**5000})
+    assert info.value.field == "s" and "a very long number" in info.value.why
+    for name in ("i", "n"):
+        with pytest.raises(SchemaViolation) as info:
+            apply(coercive, {name: "9" * 5000})
+        assert info.value.field == name
+
+
+def test_a_timestamp_with_no_utc_equivalent_is_refused():
+    at = Schema.build(COERCIVE, check_definition({"at": {"type": "timestamp"}}))
+    with pytest.raises(SchemaViolation):
+        apply(at, {"at": "0001-01-01T00:00:00+01:00"})
