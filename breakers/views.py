@@ -14,6 +14,7 @@ Redis pipeline), so the board shows what the breaker decides on, not an attempt-
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from datetime import datetime, timedelta
@@ -644,6 +645,8 @@ def schema_try(request: HttpRequest) -> HttpResponse:
         answer = schemas.check_payload(
             data["service"], data["type"], data["schema_version"], data["payload"]
         )
+        if answer["ok"]:  # shown as JSON, as the handler receives it (true, null, not Python)
+            answer["payload_json"] = json.dumps(answer["payload"], indent=2, ensure_ascii=False)
     context = {"check_form": form, "answer": answer}
     if request.htmx:
         return render(request, "breakers/partials/schema_check.html", context)
