@@ -15,6 +15,7 @@ urlpatterns = [
     path("routes/<slug:name>/toggle", views.route_toggle, name="route-toggle"),
     path("schemas/", views.schema_list, name="schemas"),
     path("schemas/try", views.schema_try, name="schema-try"),
+    path("schemas/<int:pk>/", views.schema_edit, name="schema-edit"),
     path("schemas/<int:pk>/delete", views.schema_delete, name="schema-delete"),
     path("nodes/", views.node_list, name="nodes"),
     path("demo/", views.demo, name="demo"),

@@ -652,3 +652,24 @@ def schema_try(request: HttpRequest) -> HttpResponse:
         return render(request, "breakers/partials/schema_check.html", context)
     context |= {"schemas": EventSchema.objects.select_related("service"), "form": EventSchemaForm()}
     return render(request, "breakers/schemas.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def schema_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """One schema's form (operators); saved through the audited verb."""
+    require_role(request, Role.OPERATOR)
+    schema = get_object_or_404(EventSchema.objects.select_related("service"), pk=pk)
+    form = EventSchemaForm(instance=schema)
+    if request.method == "POST":
+        form = EventSchemaForm(request.POST, instance=EventSchema.objects.get(pk=pk))
+        if form.is_valid():
+            changes = {f: form.cleaned_data[f] for f in form.changed_data}
+            try:
+                if changes:
+                    schemas.update_schema(schema, actor=request.user, **changes)
+            except schemas.SchemaError as exc:
+                form.add_error(exc.path[0] if exc.path[0] in form.fields else None, exc.message)
+            else:
+                messages.success(request, f"Schema {schema} of {schema.service.slug} saved.")
+                return redirect("breakers:schemas")
+    return render(request, "breakers/schema_edit.html", {"schema": schema, "form": form})

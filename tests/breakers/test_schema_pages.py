@@ -102,3 +102,21 @@ def test_the_event_page_shows_what_tolerance_did(checkout, operator, target):
     dispatch_events([event.pk])
     page = logged_in(operator).get(f"/events/{event.pk}/").content.decode()
     assert "payload: currency: missing, defaulted to &#x27;EUR&#x27;" in page
+
+
+def test_an_operator_edits_a_schema_from_its_page(checkout, operator, viewer):
+    schema = create_schema(actor=operator.user, service=checkout, event_type="order.paid")
+    assert logged_in(viewer).get(f"/schemas/{schema.pk}/").status_code == 403
+    client = logged_in(operator)
+    assert "Save schema" in client.get(f"/schemas/{schema.pk}/").content.decode()
+    bad = form(checkout, event_type="order.paid", fields='{"n": {"type": "money"}}')
+    page = client.post(f"/schemas/{schema.pk}/", bad).content.decode()
+    assert "n.type: must be one of" in page
+    assert (
+        client.post(f"/schemas/{schema.pk}/", form(checkout, event_type="order.paid")).status_code
+        == 302
+    )
+    schema.refresh_from_db()
+    assert (schema.mode, list(schema.fields)) == ("coercive", ["amount"])
+    entry = AuditEntry.objects.get(action="schema.update")
+    assert (entry.before["mode"], entry.after["mode"]) == ("lenient", "coercive")
