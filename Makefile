@@ -51,6 +51,7 @@ bench: install
 	$(PY) bench/pipeline.py
 	$(PY) bench/budget.py
 	$(PY) bench/embedded.py
+	$(PY) bench/schema.py
 
 clean:
 	rm -rf $(VENV) var

@@ -7,10 +7,17 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from breakers import control, demo, routes
+from breakers import control, demo, routes, schemas
 from breakers.engine import BreakerConfig
-from breakers.forms import DYNAMIC_FIELDS, CircuitBreakerAdminForm, RouteForm
-from breakers.models import BreakerTransition, CircuitBreaker, DemoDownstream, Route, WorkerNode
+from breakers.forms import DYNAMIC_FIELDS, CircuitBreakerAdminForm, EventSchemaForm, RouteForm
+from breakers.models import (
+    BreakerTransition,
+    CircuitBreaker,
+    DemoDownstream,
+    EventSchema,
+    Route,
+    WorkerNode,
+)
 from controlplane.admin import ReadOnlyAdmin
 
 
@@ -162,3 +169,29 @@ class DemoDownstreamAdmin(admin.ModelAdmin):
         changes = {f: form.cleaned_data[f] for f in form.changed_data if f != "name"}
         if changes:
             demo.update_downstream(obj, actor=request.user, **changes)
+
+
+@admin.register(EventSchema)
+class EventSchemaAdmin(admin.ModelAdmin):
+    """Saved through the verbs of breakers.schemas, which check the definition and audit."""
+
+    form = EventSchemaForm
+    list_display = ["event_type", "service", "version", "mode", "updated_at"]
+    list_filter = ["service", "mode"]
+    search_fields = ["event_type"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            changes = {f: form.cleaned_data[f] for f in form.changed_data}
+            if changes:
+                schemas.update_schema(obj, actor=request.user, **changes)
+        else:
+            fields = {f: form.cleaned_data[f] for f in schemas.SCHEMA_FIELDS}
+            obj.pk = schemas.create_schema(actor=request.user, **fields).pk
+
+    def delete_model(self, request, obj):
+        schemas.delete_schema(obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for schema in queryset:
+            schemas.delete_schema(schema, actor=request.user)

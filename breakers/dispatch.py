@@ -21,6 +21,8 @@ from breakers.nodes import current_node
 from breakers.pool import RANK, Job, deferred_by_bulkhead, delivery_pool, traced_call
 from breakers.registry import breaker_for
 from breakers.route_table import route_table
+from breakers.schema_table import SchemaTable, schema_table
+from breakers.schema_tolerance import SchemaViolation, tolerate
 from breakers.telemetry import BREAKER_REJECTED, BULKHEAD_REJECTED
 from replay import idempotency
 from replay.log import Outcome, claim_events, new_claim_token
@@ -45,13 +47,14 @@ def dispatch_events(pks: list[int], *, concurrent: bool = False) -> int:
     if not events:
         return 0
     table = route_table()
+    schemas = schema_table()
     routed = [(event, _route_for(table, event)) for event in events]
     pairs = [(route.pk, event.pk) for event, route in routed if route is not None]
     done = idempotency.claim(pairs, token) | _recorded(pairs)
     jobs: list[Job] = []
     settled: list[Outcome] = []
     for event, route in routed:
-        job_or_outcome = _prepare(event, route, done, token, table)
+        job_or_outcome = _prepare(event, route, done, token, table, schemas)
         if isinstance(job_or_outcome, Job):
             jobs.append(job_or_outcome)
         else:
@@ -115,7 +118,14 @@ def bulkhead_for_inline():
     return _inline_bulkhead
 
 
-def _prepare(event: Event, route: Route | None, done: set[tuple[int, int]], token: str, table=None):
+def _prepare(
+    event: Event,
+    route: Route | None,
+    done: set[tuple[int, int]],
+    token: str,
+    table=None,
+    schemas: SchemaTable | None = None,
+):
     """What needs no call is settled here; the rest becomes a Job for the pool."""
     now = timezone.now()
     if route is None:
@@ -133,6 +143,15 @@ def _prepare(event: Event, route: Route | None, done: set[tuple[int, int]], toke
     event.route = route
     if (route.pk, event.pk) in done:
         return Outcome(event, route.pk, now, 0.0, A.DUPLICATE, S.DELIVERED, counts_as_attempt=False)
+    tolerated = None
+    types = schemas.by_service.get(event.service_id) if schemas is not None else None
+    if types:  # else the service has no schema: one lookup, the payload goes as sent
+        versions = types.get(event.type)
+        if versions:
+            try:
+                tolerated = tolerate(versions, event.schema_version, event.payload)
+            except SchemaViolation as exc:
+                return schema_rejected(event, route, exc, now)
     breaker = breaker_for(route)  # may read breaker rows: on this thread, not the call threads
     attempt = event.attempts + 1
     job = Job(
@@ -144,6 +163,10 @@ def _prepare(event: Event, route: Route | None, done: set[tuple[int, int]], toke
         envelope=event_envelope(event, attempt),
         rank=RANK.get(event.priority, 2),
     )
+    if tolerated is not None:
+        # The envelope is this job's own: the stored event keeps what the producer sent.
+        job.envelope["payload"], notes = tolerated
+        job.note = "; ".join(notes)
     fallback = _fallback_of(table, route)
     if fallback is not None:
         # Built here with its breaker (which may read rows): the call threads only switch to it.
@@ -156,8 +179,26 @@ def _prepare(event: Event, route: Route | None, done: set[tuple[int, int]], toke
             envelope=job.envelope,
             rank=job.rank,
             served_for=route,
+            note=job.note,
         )
     return job
+
+
+def schema_rejected(event: Event, route: Route, exc: SchemaViolation, now) -> Outcome:
+    """The payload does not fit its schema: a dead letter without a call. Not the downstream's
+    failure (its breaker does not hear of it) and not retried (no retry fixes a payload): an
+    operator fixes the schema or the producer, then redrives it."""
+    return Outcome(
+        event,
+        route.pk,
+        now,
+        0.0,
+        A.SCHEMA_REJECTED,
+        S.DEAD,
+        dead_reason="schema",
+        error=f"schema: {exc.field}: {exc.why}",
+        counts_as_attempt=False,
+    )
 
 
 def _fallback_of(table, route: Route) -> Route | None:
@@ -249,7 +290,14 @@ def rejected(event, route, breaker, exc: BreakerOpen, now) -> Outcome:
 
 
 def classify(job, result: CallResult, duration_ms: float) -> Outcome:
-    """The event's next status after a call: delivered, retry later, or dead."""
+    """The event's next status after a call: delivered, retry later, or dead; the attempt
+    carries what schema tolerance did to the payload that was sent."""
+    outcome = _classify(job, result, duration_ms)
+    outcome.note = job.note
+    return outcome
+
+
+def _classify(job, result: CallResult, duration_ms: float) -> Outcome:
     event, route, attempt, started_at = job.event, job.route, job.attempt, job.started_at
     if job.served_for is not None:  # a fallback's call: served, or back to wait for the primary
         if result.outcome == "delivered":

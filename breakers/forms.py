@@ -9,9 +9,10 @@ from typing import Any
 
 from django import forms
 
-from breakers import control, routes
+from breakers import control, routes, schema_tolerance, schemas
 from breakers.engine import BreakerConfig, HalfOpenPolicy, Outcome, WindowType
-from breakers.models import CircuitBreaker, Route
+from breakers.models import CircuitBreaker, EventSchema, Route
+from controlplane.models import Service
 
 MODES = [
     (CircuitBreaker.Forced.FORCED_OPEN, "Force open"),
@@ -276,3 +277,48 @@ class RouteForm(forms.ModelForm):
         ):
             self.add_error("fallback_route", error)
         return data
+
+
+class EventSchemaForm(forms.ModelForm):
+    """An event schema (the page and the admin use it); the verbs' own check
+    (breakers.schemas.check) has the last word and names the field at fault."""
+
+    fields = forms.JSONField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),
+        help_text='Field name -> spec, e.g. {"amount": {"type": "integer", "required": true}, '
+        '"currency": {"type": "string", "default": "EUR"}}. Types: '
+        + ", ".join(schema_tolerance.TYPES)
+        + ".",
+    )
+
+    class Meta:
+        model = EventSchema
+        fields = schemas.SCHEMA_FIELDS
+
+    def clean_fields(self):
+        value = self.cleaned_data.get("fields")
+        return {} if value is None else value
+
+    def clean(self):
+        data = super().clean()
+        try:
+            checked = schemas.check({k: data[k] for k in schemas.SCHEMA_FIELDS if k in data})
+        except schemas.SchemaError as exc:
+            where = exc.path[0] if exc.path[0] in self.fields else None
+            inner = ".".join(exc.path[1:])
+            self.add_error(where, f"{inner}: {exc.message}" if inner else exc.message)
+            return data
+        data.update(checked)
+        return data
+
+
+class SchemaCheckForm(forms.Form):
+    """The page's "try a payload" box: what would a handler get?"""
+
+    service = forms.ModelChoiceField(
+        queryset=Service.objects.order_by("slug"), to_field_name="slug"
+    )
+    type = forms.RegexField(regex=schemas.EVENT_TYPE, max_length=200, label="Event type")
+    schema_version = forms.IntegerField(min_value=1, max_value=schemas.MAX_VERSION, initial=1)
+    payload = forms.JSONField(widget=forms.Textarea(attrs={"rows": 5, "cols": 60}))

@@ -210,3 +210,35 @@ class ShedTally(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service_id} {self.minute:%Y-%m-%d %H:%M} {self.reason}: {self.count}"
+
+
+class EventSchema(models.Model):
+    """The declared shape of one version of a service's event type, and how strictly workers
+    hold payloads to it before the handler is called (breakers/schema_tolerance.py). `fields`
+    maps a field name to {"type", "required", "default", "nullable"}; it is checked by
+    `schema_tolerance.check_definition` in the verbs (breakers/schemas.py)."""
+
+    class Mode(models.TextChoices):
+        STRICT = "strict", "Strict (exact shape, nothing changed)"
+        LENIENT = "lenient", "Lenient (unknown fields pass, defaults filled)"
+        COERCIVE = "coercive", "Coercive (lenient, plus unambiguous conversions)"
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="event_schemas")
+    event_type = models.CharField(max_length=200, help_text="Exact event type (no pattern).")
+    version = models.PositiveIntegerField(default=1, help_text="The events' schema_version.")
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.LENIENT)
+    fields = models.JSONField(default=dict, blank=True, help_text="Field name -> spec.")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["service_id", "event_type", "version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service", "event_type", "version"], name="uniq_schema_version"
+            ),
+            models.CheckConstraint(condition=models.Q(version__gte=1), name="schema_version_gte_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} v{self.version}"

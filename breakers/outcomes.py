@@ -26,6 +26,7 @@ NOT_CALLED = {
     DeliveryAttempt.Outcome.DUPLICATE,
     DeliveryAttempt.Outcome.NO_ROUTE,
     DeliveryAttempt.Outcome.BULKHEAD_FULL,
+    DeliveryAttempt.Outcome.SCHEMA_REJECTED,
 }
 
 

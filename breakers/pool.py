@@ -89,6 +89,7 @@ class Job:
     fallback: Job | None = None  # the primary's: called instead while its breaker is open
     served_for: Any = None  # the fallback's: the primary route it stands in for
     primary_wait: float = 0.0  # the fallback's: how long the primary's breaker stays open
+    note: str = ""  # what schema tolerance did to the payload (breakers/dispatch.py)
 
 
 class DeliveryPool:

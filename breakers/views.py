@@ -14,6 +14,7 @@ Redis pipeline), so the board shows what the breaker decides on, not an attempt-
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from datetime import datetime, timedelta
@@ -33,11 +34,26 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from breakers import control, routes
+from breakers import control, routes, schemas
 from breakers import demo as demo_service
 from breakers.engine import BreakerConfig, Snapshot, WindowType
-from breakers.forms import MODES, ForceForm, RouteForm, ThresholdsForm, add_engine_error
-from breakers.models import BreakerTransition, CircuitBreaker, DemoDownstream, Route, WorkerNode
+from breakers.forms import (
+    MODES,
+    EventSchemaForm,
+    ForceForm,
+    RouteForm,
+    SchemaCheckForm,
+    ThresholdsForm,
+    add_engine_error,
+)
+from breakers.models import (
+    BreakerTransition,
+    CircuitBreaker,
+    DemoDownstream,
+    EventSchema,
+    Route,
+    WorkerNode,
+)
 from breakers.nodes import backlog, in_flight_by_route, observe_backlog, unhealthy_after
 from breakers.registry import effective_config, guard
 from breakers.stats import failure_series
@@ -577,3 +593,83 @@ def replay_fallback(request: HttpRequest, name: str) -> HttpResponse:
         return redirect("breakers:detail", name=name)
     messages.success(request, f"Replay {run.pk} re-delivers what the fallback served to {name}.")
     return redirect("replay:run-detail", pk=run.pk)
+
+
+# --- event schemas --------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def schema_list(request: HttpRequest) -> HttpResponse:
+    """Event schemas: the list, a create form (operators) and a "try a payload" box."""
+    require_role(request, Role.VIEWER)
+    form = EventSchemaForm()
+    if request.method == "POST":
+        require_role(request, Role.OPERATOR)
+        form = EventSchemaForm(request.POST)
+        if form.is_valid():
+            try:
+                schema = schemas.create_schema(
+                    actor=request.user, **{k: form.cleaned_data[k] for k in schemas.SCHEMA_FIELDS}
+                )
+            except schemas.SchemaError as exc:  # a concurrent create of the same version
+                form.add_error(exc.path[0] if exc.path[0] in form.fields else None, exc.message)
+            else:
+                messages.success(request, f"Schema {schema} of {schema.service.slug} created.")
+                return redirect("breakers:schemas")
+    context = {
+        "schemas": EventSchema.objects.select_related("service"),
+        "form": form,
+        "check_form": SchemaCheckForm(initial={"payload": {}}),
+    }
+    return render(request, "breakers/schemas.html", context)
+
+
+@require_POST
+def schema_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    require_role(request, Role.OPERATOR)
+    schema = get_object_or_404(EventSchema.objects.select_related("service"), pk=pk)
+    schemas.delete_schema(schema, actor=request.user)
+    messages.success(request, f"Schema {schema} of {schema.service.slug} deleted.")
+    return redirect("breakers:schemas")
+
+
+@require_POST
+def schema_try(request: HttpRequest) -> HttpResponse:
+    """What would the handler get for this payload? The answer alone to htmx; the page with
+    the answer in place without JavaScript. Changes nothing, so viewers may ask."""
+    require_role(request, Role.VIEWER)
+    form = SchemaCheckForm(request.POST)
+    answer = None
+    if form.is_valid():
+        data = form.cleaned_data
+        answer = schemas.check_payload(
+            data["service"], data["type"], data["schema_version"], data["payload"]
+        )
+        if answer["ok"]:  # shown as JSON, as the handler receives it (true, null, not Python)
+            answer["payload_json"] = json.dumps(answer["payload"], indent=2, ensure_ascii=False)
+    context = {"check_form": form, "answer": answer}
+    if request.htmx:
+        return render(request, "breakers/partials/schema_check.html", context)
+    context |= {"schemas": EventSchema.objects.select_related("service"), "form": EventSchemaForm()}
+    return render(request, "breakers/schemas.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def schema_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """One schema's form (operators); saved through the audited verb."""
+    require_role(request, Role.OPERATOR)
+    schema = get_object_or_404(EventSchema.objects.select_related("service"), pk=pk)
+    form = EventSchemaForm(instance=schema)
+    if request.method == "POST":
+        form = EventSchemaForm(request.POST, instance=EventSchema.objects.get(pk=pk))
+        if form.is_valid():
+            changes = {f: form.cleaned_data[f] for f in form.changed_data}
+            try:
+                if changes:
+                    schemas.update_schema(schema, actor=request.user, **changes)
+            except schemas.SchemaError as exc:
+                form.add_error(exc.path[0] if exc.path[0] in form.fields else None, exc.message)
+            else:
+                messages.success(request, f"Schema {schema} of {schema.service.slug} saved.")
+                return redirect("breakers:schemas")
+    return render(request, "breakers/schema_edit.html", {"schema": schema, "form": form})

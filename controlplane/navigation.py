@@ -13,6 +13,7 @@ NAV = [
     ("Services", "service-list", Role.VIEWER),
     ("Breakers", "breakers:board", Role.VIEWER),
     ("Routes", "breakers:routes", Role.VIEWER),
+    ("Schemas", "breakers:schemas", Role.VIEWER),
     ("Events", "replay:events", Role.VIEWER),
     ("Budgets", "budgets:list", Role.VIEWER),
     ("Changes", "budgets:changes", Role.VIEWER),

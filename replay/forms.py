@@ -23,6 +23,7 @@ class DeadLetterFilterForm(forms.Form):
             ("permanent", "permanent"),
             ("no_route", "no route"),
             ("redelivery_cap", "redelivery cap"),
+            ("schema", "schema"),
         ],
     )
     since = forms.DateTimeField(

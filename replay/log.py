@@ -81,6 +81,8 @@ class Outcome:
     # event for its primary).
     served_for: int | None = None
     attempt_route_id: int | None = None
+    # What schema tolerance did to the payload the handler got (breakers/dispatch.py).
+    note: str = ""
 
 
 def apply_outcomes(outcomes: list[Outcome], *, token: str, node: str) -> list[Outcome]:
@@ -135,6 +137,7 @@ def apply_outcomes(outcomes: list[Outcome], *, token: str, node: str) -> list[Ou
                     duration_ms=o.duration_ms,
                     outcome=o.attempt_outcome,
                     error=o.error[:2000],
+                    note=o.note[:2000],
                     node=node,
                 )
                 for o in applied

@@ -107,6 +107,7 @@ class DeliveryAttempt(models.Model):
         LOST = "lost", "Outcome lost: claim given back"
         BULKHEAD_FULL = "bulkhead_full", "Not called: bulkhead full"
         FALLBACK = "fallback", "Delivered by the fallback route (breaker open)"
+        SCHEMA_REJECTED = "schema_rejected", "Not called: payload refused by its schema"
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="attempt_log")
     route = models.ForeignKey(
@@ -117,6 +118,8 @@ class DeliveryAttempt(models.Model):
     duration_ms = models.FloatField(default=0)
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
     error = models.TextField(blank=True)
+    # What schema tolerance did to the payload the handler got (defaults, coercions).
+    note = models.TextField(blank=True)
     node = models.CharField(max_length=200, blank=True)
 
     class Meta:

@@ -102,7 +102,16 @@ class AttemptSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DeliveryAttempt
-        fields = ["number", "route", "started_at", "duration_ms", "outcome", "error", "node"]
+        fields = [
+            "number",
+            "route",
+            "started_at",
+            "duration_ms",
+            "outcome",
+            "error",
+            "note",
+            "node",
+        ]
 
 
 class EventOutSerializer(serializers.ModelSerializer):

@@ -151,9 +151,11 @@ def _fresh_route_table_breakers_and_node():
     from breakers.nodes import forget_current_node
     from breakers.registry import forget_guard
     from breakers.route_table import forget_routes
+    from breakers.schema_table import forget_schemas
 
     forget_routes()
     forget_admission()  # in-process buckets keyed by service id, and the cached delivery lag
+    forget_schemas()
     yield
     forget_current_node()
     forget_guard()

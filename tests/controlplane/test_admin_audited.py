@@ -290,6 +290,29 @@ def _make_replay_run(actor):
     )
 
 
+def _event_schema(actor, slug: str = "schema-svc"):
+    from breakers.schemas import create_schema
+
+    return create_schema(
+        actor=actor,
+        service=_service(actor, slug),
+        event_type="order.created",
+        mode="lenient",
+        fields={"n": {"type": "integer"}},
+    )
+
+
+def _schema_data(svc: Service, **extra) -> dict[str, Any]:
+    return {
+        "service": svc.pk,
+        "event_type": "order.created",
+        "version": "1",
+        "mode": "coercive",
+        "fields": '{"amount": {"type": "integer", "required": true}}',
+        **extra,
+    }
+
+
 CASES: dict[str, Case] = {
     "replay.snapshot": Case(_make_snapshot),
     "replay.replayrun": Case(_make_replay_run),
@@ -370,6 +393,11 @@ CASES: dict[str, Case] = {
             "dynamic_window_s": "300",
             "dynamic_query": "",
         },
+    ),
+    "breakers.eventschema": Case(
+        _event_schema,
+        add=lambda a: _schema_data(_service(a, "schema-new")),
+        change=lambda o: _schema_data(o.service, version="2", mode="strict"),
     ),
     "breakers.breakertransition": Case(_make_transition),
     "breakers.workernode": Case(_make_worker),

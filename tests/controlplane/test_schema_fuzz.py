@@ -94,6 +94,22 @@ class Targets:
         if path.startswith("/api/v1/tokens/"):
             token = ApiToken.objects.filter(user=self.user, name="fuzz-target").first()
             return {"id": str((token or issue_token(self.user, name="fuzz-target").token).pk)}
+        if path.startswith("/api/v1/schemas/"):
+            from breakers.models import EventSchema
+            from breakers.schemas import create_schema
+
+            row = EventSchema.objects.first()
+            if row is None:
+                service = Service.objects.filter(slug="fuzz-target").first() or create_service(
+                    actor=self.owner, slug="fuzz-target", name="Fuzz target", team="qa"
+                )
+                row = create_schema(
+                    actor=self.owner,
+                    service=service,
+                    event_type="fuzz.created",
+                    fields={"n": {"type": "integer", "default": 1}},
+                )
+            return {"id": str(row.pk)}
         if path.startswith("/api/v1/audit/"):
             return {"id": str(AuditEntry.objects.values_list("pk", flat=True)[0])}
         return None  # an operation of a later app: fuzzed as generated only
