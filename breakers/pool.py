@@ -66,6 +66,7 @@ RANK = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3}
 URGENT = 1  # ranks up to this one may use the threads held back for them
 HARD_GRACE_S = 0.1  # past its deadline plus this, a call is abandoned and counted a timeout
 GAUGE_PERIOD_S = 0.5
+IDLE_WAIT_S = 1.0  # an idle writer still looks around this often
 STALE_SWEEP_S = 10.0  # how often the loop closes idle connections it may not reuse
 
 
@@ -116,6 +117,7 @@ class DeliveryPool:
         self.deferrals: dict[str, tuple[float, int]] = {}  # route -> (series start, deferred)
         self.stopping = False
         self.stopped = threading.Event()
+        self.work_arrived = threading.Event()  # wakes the writer when it waits idle
         self.node = None
         for _ in range(self.size):
             self._spawn()
@@ -140,6 +142,7 @@ class DeliveryPool:
             for job in jobs:
                 job.seq = next(self.seq)
                 self._push(job)
+        self.work_arrived.set()
 
     def _push(self, job: Job, seq: int | None = None) -> None:
         """Into the ready heap of the job's lane (lock held)."""
@@ -297,6 +300,13 @@ class DeliveryPool:
         said = time.monotonic()
         published = 0.0
         while True:
+            if self._idle():
+                # Nothing queued, running or to write: wait for a submit instead of polling
+                # (an idle worker would otherwise wake this thread a hundred times a second).
+                self._publish_gauges()  # so they read 0 while idle, not the last busy value
+                self.work_arrived.wait(IDLE_WAIT_S)
+                self.work_arrived.clear()
+                published = time.monotonic()
             time.sleep(interval)
             if time.monotonic() - published > GAUGE_PERIOD_S:
                 published = time.monotonic()
@@ -330,6 +340,18 @@ class DeliveryPool:
                         self.stopped.set()
                         connection.close()
                         return
+
+    def _idle(self) -> bool:
+        with self.cv:
+            return (
+                not self.stopping
+                and not self.ready
+                and not self.ready_async
+                and not self.running
+                and not self.waiting
+                and not self.done
+                and self.loop.idle()
+            )
 
     def _publish_gauges(self) -> None:
         """In flight per route and queued per class, set from the pool's own counts twice a
@@ -448,6 +470,7 @@ class DeliveryPool:
             self.stopping = True
             self.cv.notify_all()
             self.room.notify_all()
+        self.work_arrived.set()
         return self.stopped.wait(timeout)
 
 
