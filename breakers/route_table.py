@@ -5,14 +5,10 @@ costs no query."""
 from __future__ import annotations
 
 import fnmatch
-import threading
-import time
 from dataclasses import dataclass
 
-from django.conf import settings
-from django.db.models import Count, Max
-
 from breakers.models import Route
+from breakers.refreshed import Refreshed
 
 
 @dataclass(frozen=True)
@@ -41,27 +37,13 @@ def load_table() -> RouteTable:
     return RouteTable(by_service)
 
 
-_lock = threading.Lock()
-_table: RouteTable | None = None
-_stamp: tuple | None = None
-_checked = 0.0
+_cache: Refreshed[RouteTable] = Refreshed(Route, load_table)
 
 
 def route_table() -> RouteTable:
-    global _table, _stamp, _checked
-    now = time.monotonic()
-    if _table is not None and now - _checked < settings.ROUTE_REFRESH_SECONDS:
-        return _table
-    with _lock:
-        stamp = tuple(Route.objects.aggregate(n=Count("id"), at=Max("updated_at")).values())
-        if _table is None or stamp != _stamp:
-            _table, _stamp = load_table(), stamp
-        _checked = now
-        return _table
+    return _cache.get()
 
 
 def forget_routes() -> None:
     """Drop the cached table (tests roll back rows behind its back)."""
-    global _table, _stamp
-    with _lock:
-        _table, _stamp = None, None
+    _cache.forget()

@@ -4,14 +4,10 @@ within seconds and dispatch costs no query per event or batch."""
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 
-from django.conf import settings
-from django.db.models import Count, Max
-
 from breakers.models import EventSchema
+from breakers.refreshed import Refreshed
 from breakers.schema_tolerance import Schema
 
 
@@ -32,28 +28,13 @@ def load_table() -> SchemaTable:
     return SchemaTable(by_service) if by_service else EMPTY
 
 
-_lock = threading.Lock()
-_table: SchemaTable | None = None
-_stamp: tuple | None = None
-_checked = 0.0
+_cache: Refreshed[SchemaTable] = Refreshed(EventSchema, load_table)
 
 
 def schema_table() -> SchemaTable:
-    global _table, _stamp, _checked
-    now = time.monotonic()
-    if _table is not None and now - _checked < settings.ROUTE_REFRESH_SECONDS:
-        return _table
-    with _lock:
-        # count and latest edit: a delete changes the count, an edit the latest updated_at
-        stamp = tuple(EventSchema.objects.aggregate(n=Count("id"), at=Max("updated_at")).values())
-        if _table is None or stamp != _stamp:
-            _table, _stamp = load_table(), stamp
-        _checked = now
-        return _table
+    return _cache.get()
 
 
 def forget_schemas() -> None:
     """Drop the cached table (tests roll back rows behind its back)."""
-    global _table, _stamp
-    with _lock:
-        _table, _stamp = None, None
+    _cache.forget()

@@ -15,6 +15,7 @@ from controlplane import services, tokens
 from controlplane.models import ApiToken, AuditEntry, Service
 from controlplane.roles import Role, role_of
 from controlplane.serializers import StrictModelSerializer, StrictSerializer
+from controlplane.services import SERVICE_FIELDS
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
@@ -31,17 +32,7 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 class ServiceSerializer(StrictModelSerializer):
     class Meta:
         model = Service
-        fields = [
-            "slug",
-            "name",
-            "team",
-            "tier",
-            "description",
-            "admission_rate",
-            "admission_burst",
-            "created_at",
-            "updated_at",
-        ]
+        fields = [*SERVICE_FIELDS, "created_at", "updated_at"]  # one list: API, page, admin
         read_only_fields = ["created_at", "updated_at"]
 
 

@@ -1,20 +1,13 @@
 from django import forms
 
 from controlplane.models import Service
+from controlplane.services import SERVICE_FIELDS
 
 
 class ServiceForm(forms.ModelForm):
     class Meta:
         model = Service
-        fields = [
-            "slug",
-            "name",
-            "team",
-            "tier",
-            "description",
-            "admission_rate",
-            "admission_burst",
-        ]
+        fields = SERVICE_FIELDS
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
 
 
